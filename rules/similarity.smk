@@ -1,0 +1,61 @@
+rule weight_cosine:
+    input:
+        checkpoints=get_all_checkpoints,
+    output:
+        table=f"{TABLES}/weight_cosine.parquet",
+    log:
+        "logs/weight_cosine/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/weight_cosine/{dataset}/{model}.tsv"
+    params:
+        seeds=SEEDS,
+        epochs=EPOCHS,
+        parameters=config["similarity"]["cosine_parameters"],
+        block_elements=config["similarity"]["block_elements"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/weight_cosine.py"
+
+
+rule prediction_disagreement:
+    input:
+        predictions=get_all_predictions,
+    output:
+        table=f"{TABLES}/prediction_disagreement.parquet",
+    log:
+        "logs/prediction_disagreement/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/prediction_disagreement/{dataset}/{model}.tsv"
+    params:
+        seeds=SEEDS,
+    threads: 1
+    resources:
+        mem_mb=4000,
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/prediction_disagreement.py"
+
+
+rule checkpoint_metrics:
+    input:
+        predictions=get_all_predictions,
+    output:
+        table=f"{TABLES}/checkpoint_metrics.parquet",
+    log:
+        "logs/checkpoint_metrics/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/checkpoint_metrics/{dataset}/{model}.tsv"
+    params:
+        seeds=SEEDS,
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/checkpoint_metrics.py"

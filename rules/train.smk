@@ -1,0 +1,19 @@
+rule train:
+    input:
+        dataset=DATA,
+    output:
+        checkpoints=run_checkpoints(),
+        history=HISTORY,
+    log:
+        "logs/train/{dataset}/{model}/seed{seed}.log",
+    benchmark:
+        "benchmarks/train/{dataset}/{model}/seed{seed}.tsv"
+    params:
+        train=config["train"],
+    threads: get_train_threads
+    resources:
+        mem_mb=8000,
+    conda:
+        "../envs/training.yaml"
+    script:
+        f"{SCRIPTS}/train.py"

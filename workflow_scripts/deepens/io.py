@@ -1,0 +1,194 @@
+"""File contracts: atomic writes, Parquet tables with provenance, checkpoint weights via h5py.
+
+Nothing here imports TensorFlow: analysis jobs read checkpoints and predictions through
+this module alone.
+"""
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+PROVENANCE_KEY = b"deepens.provenance"
+MANIFEST_ATTR = "deepens.variables"
+
+
+class ArtifactError(ValueError):
+    """A file the workflow made or was given is missing, truncated or malformed."""
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix=".tmp"):
+    """Yield a temporary path beside `path`; rename it into place only if the block succeeds.
+
+    A killed or failing job never leaves a truncated file under the final name. `suffix`
+    lets writers that insist on an extension (Keras wants `.weights.h5`) have it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def write_table(table: pa.Table, path, provenance: dict, row_group_size=None):
+    """Write a Parquet table (zstd) atomically, provenance as JSON key-value metadata."""
+    meta = dict(table.schema.metadata or {})
+    meta[PROVENANCE_KEY] = json.dumps(provenance, sort_keys=True, default=str).encode()
+    table = table.replace_schema_metadata(meta)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd", row_group_size=row_group_size)
+
+
+def read_table(path, columns=None, filters=None) -> pa.Table:
+    try:
+        return pq.read_table(path, columns=columns, filters=filters)
+    except (OSError, pa.ArrowException) as err:
+        raise ArtifactError(f"cannot read Parquet table {path}: {err}") from err
+
+
+def read_provenance(path) -> dict:
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowException) as err:
+        raise ArtifactError(f"cannot read Parquet table {path}: {err}") from err
+    return json.loads(meta.get(PROVENANCE_KEY, b"{}"))
+
+
+# --- checkpoints -----------------------------------------------------------------------
+# A checkpoint is a Keras 3 `.weights.h5`. Keras stores each layer's variables by index
+# (layers/<layer>/vars/<i>); the training job adds a manifest attribute that names them
+# (path such as "conv2d/kernel", whether trainable), so readers need no TensorFlow.
+
+def read_manifest(path) -> list[dict]:
+    try:
+        with h5py.File(path, "r") as f:
+            return json.loads(f.attrs[MANIFEST_ATTR])
+    except KeyError as err:
+        raise ArtifactError(f"checkpoint {path} has no '{MANIFEST_ATTR}' manifest attribute") from err
+    except OSError as err:
+        raise ArtifactError(f"cannot read checkpoint {path}: {err}") from err
+
+
+def select_variables(manifest: list[dict], parameters: str) -> list[dict]:
+    """`all`: every trainable variable (weights and biases); `kernels`: kernels only."""
+    if parameters == "all":
+        chosen = [v for v in manifest if v["trainable"]]
+    elif parameters == "kernels":
+        chosen = [v for v in manifest if v["trainable"] and v["path"].endswith("kernel")]
+    else:
+        raise ValueError(f"parameters must be 'all' or 'kernels', got {parameters!r}")
+    if not chosen:
+        raise ArtifactError(f"no variables selected by parameters={parameters!r}")
+    return chosen
+
+
+class CheckpointSet:
+    """Open h5 checkpoints of one architecture, read variable slices across all of them."""
+
+    def __init__(self, paths, parameters="all"):
+        self.paths = [Path(p) for p in paths]
+        if not self.paths:
+            raise ValueError("no checkpoints given")
+        self.variables = select_variables(read_manifest(self.paths[0]), parameters)
+        self._files = []
+        try:
+            for p in self.paths:
+                f = h5py.File(p, "r")
+                self._files.append(f)
+                if json.loads(f.attrs.get(MANIFEST_ATTR, "[]")) != read_manifest(self.paths[0]):
+                    raise ArtifactError(f"checkpoint {p} has a different architecture than {self.paths[0]}")
+        except OSError as err:
+            self.close()
+            raise ArtifactError(f"cannot read checkpoint {p}: {err}") from err
+        except ArtifactError:
+            self.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        for f in self._files:
+            f.close()
+        self._files = []
+
+    @property
+    def n_parameters(self) -> int:
+        return int(sum(np.prod(v["shape"]) for v in self.variables))
+
+    def blocks(self, block_elements: int):
+        """Yield (K x b) float64 matrices: consecutive parameter slices of every checkpoint."""
+        k = len(self._files)
+        for var in self.variables:
+            shape = var["shape"]
+            rows = shape[0] if shape else 1
+            per_row = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+            step = max(1, block_elements // max(1, k * per_row))
+            for start in range(0, rows, step):
+                stop = min(rows, start + step)
+                out = np.empty((k, (stop - start) * per_row), dtype=np.float64)
+                for i, f in enumerate(self._files):
+                    try:
+                        ds = f[var["h5"]]
+                        out[i] = (ds[start:stop] if shape else ds[()]).reshape(-1)
+                    except (KeyError, OSError) as err:
+                        raise ArtifactError(
+                            f"checkpoint {self.paths[i]}: cannot read variable {var['path']} ({var['h5']}): {err}"
+                        ) from err
+                yield out
+
+    def flat(self, index: int) -> np.ndarray:
+        """One checkpoint's selected parameters as a flat float64 vector."""
+        return np.concatenate([np.asarray(self._files[index][v["h5"]], np.float64).ravel() for v in self.variables])
+
+
+# --- predictions -----------------------------------------------------------------------
+# One table per run: keys (split, epoch, example), label, prob_0..prob_{C-1} (float32).
+
+def predictions_table(split, epoch, labels, probs) -> pa.Table:
+    n, c = probs.shape
+    cols = {"split": pa.array([split] * n, pa.string()).dictionary_encode(),
+            "epoch": pa.array(np.full(n, epoch, np.int32)),
+            "example": pa.array(np.arange(n, dtype=np.int32)),
+            "label": pa.array(np.asarray(labels, np.int32))}
+    cols.update({f"prob_{k}": pa.array(np.asarray(probs[:, k], np.float32)) for k in range(c)})
+    return pa.table(cols)
+
+
+def probabilities(table: pa.Table) -> np.ndarray:
+    """The (rows x classes) float32 probability matrix of a predictions table."""
+    names = sorted((c for c in table.column_names if c.startswith("prob_")), key=lambda c: int(c[5:]))
+    if not names:
+        raise ArtifactError("predictions table has no prob_* columns")
+    return np.stack([table[c].to_numpy() for c in names], axis=1)
+
+
+def read_predictions(path, split="test"):
+    """(epochs, labels, probs) of one run: probs is (epochs x examples x classes) float32."""
+    t = read_table(path, filters=[("split", "=", split)])
+    if t.num_rows == 0:
+        raise ArtifactError(f"predictions {path} hold no rows for split {split!r}")
+    t = t.sort_by([("epoch", "ascending"), ("example", "ascending")])
+    epochs = np.unique(t["epoch"].to_numpy())
+    probs = probabilities(t)
+    n = t.num_rows // len(epochs)
+    if n * len(epochs) != t.num_rows:
+        raise ArtifactError(f"predictions {path}: split {split!r} is not a full epoch x example grid")
+    labels = t["label"].to_numpy()[:n]
+    return epochs, labels, probs.reshape(len(epochs), n, -1)

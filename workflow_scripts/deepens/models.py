@@ -1,0 +1,123 @@
+"""The model registry (METHODS.md): SmallCNN, MediumCNN (OFFICIAL) and ResNet20v1.
+
+Every model outputs logits; softmax is applied in float32 where predictions are dumped.
+Initialisers and dropout layers get their own seeds, derived from the run seed by purpose
+and layer index, so a model is a pure function of (name, input shape, classes, seed).
+"""
+import keras
+from keras import layers
+
+from .seeds import derive_seed
+
+
+class _Seeds:
+    """Hands out per-layer seeds for one purpose in build order."""
+
+    def __init__(self, run_seed, purpose):
+        self.run_seed, self.purpose, self.count = run_seed, purpose, 0
+
+    def __call__(self):
+        self.count += 1
+        return derive_seed(self.run_seed, self.purpose, self.count)
+
+
+def _cnn(channels, input_shape, num_classes, seed, dropout):
+    """OFFICIAL's block: conv 3x3 'same' -> dropout -> maxpool 2x2 'same' -> ReLU (none after the last)."""
+    init, drop = _Seeds(seed, "init"), _Seeds(seed, "dropout")
+    inputs = keras.Input(input_shape, name="image")
+    x = inputs
+    for i, ch in enumerate(channels, 1):
+        x = layers.Conv2D(ch, 3, padding="same", name=f"conv{i}",
+                          kernel_initializer=keras.initializers.GlorotUniform(seed=init()))(x)
+        x = layers.Dropout(dropout, seed=drop(), name=f"dropout{i}")(x)
+        x = layers.MaxPooling2D(2, padding="same", name=f"pool{i}")(x)
+        if i < len(channels):
+            x = layers.ReLU(name=f"relu{i}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    outputs = layers.Dense(num_classes, name="logits", dtype="float32",
+                           kernel_initializer=keras.initializers.GlorotUniform(seed=init()))(x)
+    return keras.Model(inputs, outputs)
+
+
+def small_cnn(input_shape, num_classes, seed, dropout=0.1):
+    return _cnn((16, 32, 32), input_shape, num_classes, seed, dropout)
+
+
+def medium_cnn(input_shape, num_classes, seed, dropout=0.1):
+    return _cnn((64, 128, 256, 256), input_shape, num_classes, seed, dropout)
+
+
+def resnet20v1(input_shape, num_classes, seed, dropout=0.0):
+    """ResNet-20 v1 (He et al. 2016): 3 stages x 3 basic blocks, 16/32/64 filters, 1x1 projections."""
+    del dropout  # the standard ResNet has no dropout
+    init = _Seeds(seed, "init")
+
+    def conv_bn(x, filters, strides, name, relu=True):
+        x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv",
+                          kernel_initializer=keras.initializers.HeNormal(seed=init()))(x)
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        return layers.ReLU(name=f"{name}_relu")(x) if relu else x
+
+    inputs = keras.Input(input_shape, name="image")
+    x = conv_bn(inputs, 16, 1, "stem")
+    for stage, filters in enumerate((16, 32, 64)):
+        for block in range(3):
+            strides = 2 if stage > 0 and block == 0 else 1
+            name = f"s{stage + 1}b{block + 1}"
+            y = conv_bn(x, filters, strides, f"{name}a")
+            y = conv_bn(y, filters, 1, f"{name}b", relu=False)
+            if strides != 1 or x.shape[-1] != filters:
+                x = layers.Conv2D(filters, 1, strides=strides, name=f"{name}_proj",
+                                  kernel_initializer=keras.initializers.HeNormal(seed=init()))(x)
+            x = layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([x, y]))
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = layers.Dense(num_classes, name="logits", dtype="float32",
+                           kernel_initializer=keras.initializers.HeNormal(seed=init()))(x)
+    return keras.Model(inputs, outputs)
+
+
+REGISTRY = {"small_cnn": small_cnn, "medium_cnn": medium_cnn, "resnet20v1": resnet20v1}
+
+
+def build_model(name, input_shape, num_classes, seed, dropout=0.1) -> keras.Model:
+    try:
+        factory = REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; expected one of {sorted(REGISTRY)}") from None
+    model = factory(tuple(input_shape), num_classes, seed, dropout)
+    model.name_in_registry = name
+    return model
+
+
+def variable_manifest(model) -> list[dict]:
+    """Where each model variable sits in a Keras 3 .weights.h5 and what it is.
+
+    Keras addresses a layer in the file not by its name but by its class name in snake
+    case, numbered in layer order (conv2d, conv2d_1, ...), and stores the layer's own
+    variables as vars/<i>, trainable first. `check_manifest` verifies this against a file.
+    """
+    from keras.src.utils.naming import to_snake_case
+
+    out, used = [], {}
+    for layer in model.layers:
+        base = to_snake_case(layer.__class__.__name__)
+        key = base if base not in used else f"{base}_{used[base]}"
+        used[base] = used.get(base, 0) + 1
+        own = list(layer._trainable_variables) + list(layer._non_trainable_variables)
+        for i, v in enumerate(own):
+            out.append({"h5": f"layers/{key}/vars/{i}", "path": v.path, "trainable": bool(v.trainable),
+                        "shape": list(v.shape), "dtype": str(v.dtype)})
+    return out
+
+
+def check_manifest(model, manifest, path):
+    """Raise if the manifest does not point at this model's variables in the saved file."""
+    import h5py
+    import numpy as np
+
+    values = {v.path: v.numpy() for v in model.variables}
+    with h5py.File(path, "r") as f:
+        for entry in manifest:
+            if entry["h5"] not in f or not np.array_equal(f[entry["h5"]][()], values[entry["path"]]):
+                raise RuntimeError(f"checkpoint layout changed: {entry['h5']} in {path} does not hold "
+                                   f"{entry['path']}; update deepens.models.variable_manifest")

@@ -1,0 +1,55 @@
+"""The per-model tables: all-pairs weight cosine, all-pairs disagreement, per-checkpoint scores.
+
+Rows are keyed by (seed, epoch) -- pairs by seed_a, epoch_a, seed_b, epoch_b -- and the
+checkpoints of every seed are handled together so within-trajectory (same seed) and
+across-seed comparisons come from one Gram product.
+"""
+import numpy as np
+import pyarrow as pa
+
+from . import metrics
+from .io import ArtifactError, CheckpointSet, read_predictions
+
+
+def _keys(seeds, epochs):
+    seed_col = np.repeat(np.asarray(seeds, np.int64), len(epochs))
+    epoch_col = np.tile(np.asarray(epochs, np.int32), len(seeds))
+    return {"seed": seed_col, "epoch": epoch_col}
+
+
+def weight_cosine_table(checkpoint_paths, seeds, epochs, parameters="all", block_elements=4_000_000,
+                        log=print) -> pa.Table:
+    """checkpoint_paths ordered seed-major (all epochs of seeds[0], then seeds[1], ...)."""
+    if len(checkpoint_paths) != len(seeds) * len(epochs):
+        raise ValueError(f"expected {len(seeds)} seeds x {len(epochs)} epochs checkpoints, got {len(checkpoint_paths)}")
+    with CheckpointSet(checkpoint_paths, parameters) as cs:
+        log(f"{len(checkpoint_paths)} checkpoints, {len(cs.variables)} variables, "
+            f"{cs.n_parameters:,} parameters ({parameters})")
+        cos = metrics.cosine_from_blocks(cs.blocks(block_elements))
+    return metrics.pairs_table(_keys(seeds, epochs), cos, "cosine")
+
+
+def prediction_disagreement_table(prediction_paths, seeds, log=print) -> pa.Table:
+    # Only argmax labels are kept per run, so memory is K x N ints, not K x N x C floats.
+    epochs, labels, predicted = None, None, []
+    for path in prediction_paths:
+        e, y, p = read_predictions(path, "test")
+        if epochs is None:
+            epochs, labels, num_classes = e, y, p.shape[-1]
+        elif not (np.array_equal(e, epochs) and np.array_equal(y, labels)):
+            raise ArtifactError(f"predictions {path} cover other epochs or examples than {prediction_paths[0]}")
+        predicted.append(p.argmax(axis=-1))
+    predicted = np.concatenate(predicted)
+    log(f"{predicted.shape[0]} checkpoints x {predicted.shape[1]} test examples")
+    dis = metrics.disagreement_matrix(predicted, num_classes)
+    return metrics.pairs_table(_keys(seeds, epochs), dis, "disagreement")
+
+
+def checkpoint_metrics_table(prediction_paths, seeds) -> pa.Table:
+    rows = []
+    for seed, path in zip(seeds, prediction_paths):
+        for split in ("test", "val"):
+            epochs, labels, probs = read_predictions(path, split)
+            for e, p in zip(epochs, probs):
+                rows.append({"seed": int(seed), "split": split, "epoch": int(e), **metrics.scores(p, labels)})
+    return pa.Table.from_pylist(rows)

@@ -1,0 +1,164 @@
+"""Training one run: a checkpoint per epoch (epoch 0 = initialisation) and a history table.
+
+Determinism: TensorFlow op determinism on, thread counts fixed by config, and every source
+of randomness is a stateless function of (purpose seed, epoch, example) -- data order,
+augmentation and dropout -- so the weights depend only on the config and the run seed.
+"""
+import json
+import math
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import h5py  # noqa: E402
+import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
+
+from .io import MANIFEST_ATTR, PROVENANCE_KEY, atomic_path, write_table  # noqa: E402
+from .seeds import derive_seed  # noqa: E402
+
+
+def configure_tensorflow(intra_op_threads: int, inter_op_threads: int):
+    """Fix the settings that affect numerics; must run before TensorFlow executes any op."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
+    tf.config.threading.set_inter_op_parallelism_threads(inter_op_threads)
+    tf.config.experimental.enable_op_determinism()
+    return tf
+
+
+def augment_image(image, seed, tf):
+    """REPORT's augmentation, stateless: pad by a quarter, random crop back, brightness, clip."""
+    size = image.shape[0]
+    pad = size + size // 4
+    crop_seed, bright_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
+    image = tf.image.resize_with_crop_or_pad(image, pad, pad)
+    image = tf.image.stateless_random_crop(image, image.shape[:0] + [size, size, image.shape[-1]], crop_seed)
+    image = tf.image.stateless_random_brightness(image, 0.5, bright_seed)
+    return tf.clip_by_value(image, 0.0, 1.0)
+
+
+def train_dataset(x, y, batch_size, shuffle_seed, augment_seed, augmentation, first_epoch, epochs):
+    """Batches for epochs first_epoch..epochs-1; each epoch's order is a pure function of its index."""
+    import tensorflow as tf
+
+    n = len(y)
+    images, labels = tf.constant(x), tf.constant(y, tf.int32)
+
+    def one_epoch(epoch):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(shuffle_seed, tf.int64), epoch]))
+        d = tf.data.Dataset.from_tensor_slices(order)
+        if augmentation:
+            def load(i):
+                img = tf.cast(tf.gather(images, i), tf.float32) / 255.0
+                seed = tf.stack([tf.constant(augment_seed, tf.int64), epoch * n + i])
+                return augment_image(img, seed, tf), tf.gather(labels, i)
+            return d.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(batch_size)
+        return d.batch(batch_size).map(
+            lambda i: (tf.cast(tf.gather(images, i), tf.float32) / 255.0, tf.gather(labels, i)))
+
+    return tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch).prefetch(tf.data.AUTOTUNE)
+
+
+def eval_dataset(x, y, batch_size):
+    import tensorflow as tf
+
+    d = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32))).batch(batch_size)
+    return d.map(lambda a, b: (tf.cast(a, tf.float32) / 255.0, b)).cache().prefetch(tf.data.AUTOTUNE)
+
+
+def learning_rate_schedule(learning_rate, halving_epochs, steps_per_epoch, epochs):
+    import keras
+
+    n = max(0, (epochs - 1) // halving_epochs)
+    if n == 0:
+        return learning_rate
+    # The optimizer evaluates the schedule at the count of steps already taken, and
+    # PiecewiseConstantDecay switches after x > boundary: epoch e (0-based) starts at e * steps.
+    boundaries = [halving_epochs * steps_per_epoch * (i + 1) - 1 for i in range(n)]
+    return keras.optimizers.schedules.PiecewiseConstantDecay(
+        boundaries, [learning_rate * 0.5 ** i for i in range(n + 1)])
+
+
+def save_checkpoint(model, manifest, path, epoch, provenance, check=False):
+    """Keras 3 .weights.h5 plus a variable manifest and provenance, written atomically."""
+    from .models import check_manifest
+
+    with atomic_path(path, suffix=".tmp.weights.h5") as tmp:
+        model.save_weights(tmp)
+        if check:
+            check_manifest(model, manifest, tmp)
+        with h5py.File(tmp, "a") as f:
+            f.attrs[MANIFEST_ATTR] = json.dumps(manifest)
+            f.attrs["epoch"] = epoch
+            f.attrs[PROVENANCE_KEY.decode()] = json.dumps(provenance, sort_keys=True, default=str)
+
+
+def format_seconds(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, lr_halving_epochs,
+              dropout, augmentation, steps_per_execution, jit_compile, intra_op_threads,
+              inter_op_threads, checkpoint_paths, history_path, provenance, log=print):
+    """Train one (dataset, model, seed) run, writing checkpoint_paths[e] after epoch e."""
+    if len(checkpoint_paths) != epochs + 1:
+        raise ValueError(f"need {epochs + 1} checkpoint paths (epochs 0..{epochs}), got {len(checkpoint_paths)}")
+    tf = configure_tensorflow(intra_op_threads, inter_op_threads)
+    import keras
+
+    from .models import build_model, variable_manifest
+
+    keras.utils.set_random_seed(derive_seed(seed, "init"))
+    model = build_model(model_name, dataset.input_shape, dataset.num_classes, seed, dropout)
+    steps = math.ceil(len(dataset.y_train) / batch_size)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate_schedule(learning_rate, lr_halving_epochs, steps, epochs)),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"], steps_per_execution=steps_per_execution, jit_compile=jit_compile)
+    model.optimizer.build(model.trainable_variables)
+    manifest = variable_manifest(model)
+    dropouts = [l for l in model.layers if isinstance(l, keras.layers.Dropout)]
+    rows = []
+
+    class Loop(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            # Dropout masks: a fresh stream per (layer, epoch), independent of what ran before.
+            for i, layer in enumerate(dropouts):
+                layer.seed_generator.state.assign(
+                    np.array([derive_seed(seed, "dropout", i, epoch), 0], dtype=layer.seed_generator.state.dtype))
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            seconds = time.perf_counter() - self.t0
+            done = epoch + 1
+            if not math.isfinite(logs.get("loss", math.nan)):
+                raise FloatingPointError(f"training loss is {logs.get('loss')} at epoch {done} "
+                                         f"(model {model_name}, seed {seed}); no checkpoint written for it")
+            lr = learning_rate * 0.5 ** (epoch // lr_halving_epochs)
+            rows.append({"epoch": done, "loss": logs["loss"], "accuracy": logs["accuracy"],
+                         "val_loss": logs["val_loss"], "val_accuracy": logs["val_accuracy"],
+                         "learning_rate": lr, "seconds": seconds})
+            save_checkpoint(model, manifest, checkpoint_paths[done], done, provenance.record(epoch=done))
+            eta = np.mean([r["seconds"] for r in rows]) * (epochs - done)
+            log(f"epoch {done}/{epochs}  loss {logs['loss']:.4f}  acc {logs['accuracy']:.4f}  "
+                f"val_acc {logs['val_accuracy']:.4f}  {seconds:.1f}s  ETA {format_seconds(eta)}")
+
+    save_checkpoint(model, manifest, checkpoint_paths[0], 0, provenance.record(epoch=0), check=True)
+    log(f"training {model_name} seed {seed}: {model.count_params():,} parameters, {len(dataset.y_train)} images, "
+        f"{steps} steps/epoch, {epochs} epochs, threads intra {intra_op_threads} inter {inter_op_threads}")
+    model.fit(
+        train_dataset(dataset.x_train, dataset.y_train, batch_size, derive_seed(seed, "shuffle"),
+                      derive_seed(seed, "augment"), augmentation, 0, epochs),
+        validation_data=eval_dataset(dataset.x_val, dataset.y_val, 1024),
+        epochs=epochs, steps_per_epoch=steps, callbacks=[Loop()], verbose=0)
+    table = pa.Table.from_pylist(rows, schema=pa.schema(
+        [("epoch", pa.int32())] + [(k, pa.float64()) for k in
+                                   ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")]))
+    write_table(table, history_path, provenance.record())
+    return table
