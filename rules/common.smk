@@ -1,4 +1,5 @@
 # Helpers shared by the rules: the validated config, derived lists, path patterns, input functions.
+import hashlib
 import sys
 from pathlib import Path
 
@@ -15,6 +16,16 @@ MODELS = config["models"]
 SEEDS = config["seeds"]
 EPOCHS = list(range(config["train"]["epochs"] + 1))
 SCRIPTS = "../workflow_scripts"
+LIBRARY = Path(workflow.basedir) / "workflow_scripts" / "deepens"
+
+
+def code_digest(*modules):
+    """Hash of the library modules a rule's results depend on, passed as a param so that
+    editing them reruns exactly the rules that use them (Snakemake tracks only the script)."""
+    h = hashlib.sha256()
+    for name in sorted(set(modules)):
+        h.update(name.encode() + b"\0" + (LIBRARY / f"{name}.py").read_bytes())
+    return h.hexdigest()[:16]
 
 
 wildcard_constraints:

@@ -8,6 +8,7 @@ rule prepare_dataset:
     benchmark:
         "benchmarks/prepare_dataset/{dataset}.tsv"
     params:
+        code=code_digest("data", "cifar10", "io"),
         name=config["dataset"]["name"],
         test_size=config["dataset"]["test_size"],
         validation_size=config["train"]["validation_size"],

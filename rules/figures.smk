@@ -9,6 +9,7 @@ rule plot_training_curves:
     benchmark:
         "benchmarks/plot_training_curves/{dataset}/{model}.tsv"
     params:
+        code=code_digest("plots", "io"),
         seeds=SEEDS,
         dpi=config["figures"]["dpi"],
     threads: 1
@@ -31,6 +32,7 @@ rule plot_trajectory_similarity:
     benchmark:
         "benchmarks/plot_trajectory_similarity/{dataset}/{model}.tsv"
     params:
+        code=code_digest("plots", "io"),
         seed=get_trajectory_seed(),
         dpi=config["figures"]["dpi"],
         colormap=config["figures"]["colormap"],
@@ -54,6 +56,7 @@ rule plot_seed_similarity:
     benchmark:
         "benchmarks/plot_seed_similarity/{dataset}/{model}.tsv"
     params:
+        code=code_digest("plots", "io"),
         epoch=EPOCHS[-1],
         dpi=config["figures"]["dpi"],
         colormap=config["figures"]["colormap"],

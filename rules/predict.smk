@@ -9,6 +9,7 @@ rule predict:
     benchmark:
         "benchmarks/predict/{dataset}/{model}/seed{seed}.tsv"
     params:
+        code=code_digest("predict", "models", "io"),
         epochs=EPOCHS,
         batch_size=config["predict"]["batch_size"],
         intra_op_threads=config["train"]["intra_op_threads"],

@@ -8,6 +8,7 @@ rule weight_cosine:
     benchmark:
         "benchmarks/weight_cosine/{dataset}/{model}.tsv"
     params:
+        code=code_digest("similarity", "metrics", "io"),
         seeds=SEEDS,
         epochs=EPOCHS,
         parameters=config["similarity"]["cosine_parameters"],
@@ -31,6 +32,7 @@ rule prediction_disagreement:
     benchmark:
         "benchmarks/prediction_disagreement/{dataset}/{model}.tsv"
     params:
+        code=code_digest("similarity", "metrics", "io"),
         seeds=SEEDS,
     threads: 1
     resources:
@@ -51,6 +53,7 @@ rule checkpoint_metrics:
     benchmark:
         "benchmarks/checkpoint_metrics/{dataset}/{model}.tsv"
     params:
+        code=code_digest("similarity", "metrics", "io"),
         seeds=SEEDS,
     threads: 1
     resources:

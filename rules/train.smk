@@ -9,6 +9,7 @@ rule train:
     benchmark:
         "benchmarks/train/{dataset}/{model}/seed{seed}.tsv"
     params:
+        code=code_digest("training", "models", "seeds"),
         train=config["train"],
     threads: get_train_threads
     resources:

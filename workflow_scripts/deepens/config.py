@@ -9,6 +9,10 @@ import jsonschema
 import yaml
 
 DIGITS_SIZE = 1797
+# JSON Schema's "integer" accepts integral floats (20.0); the workflow needs real ints.
+_TYPES = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda checker, instance: isinstance(instance, int) and not isinstance(instance, bool))
+_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=_TYPES)
 
 
 class ConfigError(ValueError):
@@ -36,7 +40,7 @@ def validate_config(config: dict, schema_path) -> dict:
         raise ConfigError(f"the config must be a mapping of keys, got {type(config).__name__}")
     config = copy.deepcopy(config)
     _fill_defaults(schema, config)
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     problems = []
     for err in errors:

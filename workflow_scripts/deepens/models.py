@@ -76,6 +76,27 @@ def resnet20v1(input_shape, num_classes, seed, dropout=0.0):
     return keras.Model(inputs, outputs)
 
 
+def configure_tensorflow(intra_op_threads: int, inter_op_threads: int):
+    """Fix the settings that affect numerics; must run before TensorFlow executes any op.
+
+    Idempotent; asking for other thread counts after TensorFlow started is an error,
+    since the numbers would silently not apply.
+    """
+    import tensorflow as tf
+
+    threading = tf.config.threading
+    current = (threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads())
+    if current != (intra_op_threads, inter_op_threads):
+        try:
+            threading.set_intra_op_parallelism_threads(intra_op_threads)
+            threading.set_inter_op_parallelism_threads(inter_op_threads)
+        except RuntimeError as err:
+            raise RuntimeError(f"TensorFlow already runs with intra/inter-op threads {current}; cannot switch "
+                               f"to ({intra_op_threads}, {inter_op_threads}) in this process") from err
+    tf.config.experimental.enable_op_determinism()
+    return tf
+
+
 REGISTRY = {"small_cnn": small_cnn, "medium_cnn": medium_cnn, "resnet20v1": resnet20v1}
 
 

@@ -13,7 +13,6 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
 from .io import predictions_table, probabilities  # noqa: E402
-from .training import configure_tensorflow  # noqa: E402
 
 SPLITS = ("test", "val")
 
@@ -28,8 +27,9 @@ def softmax_fn(model, input_shape, tf):
 
 def predict_checkpoints(model_name, dataset, checkpoint_paths, epochs, batch_size,
                         intra_op_threads=1, inter_op_threads=1, log=print) -> pa.Table:
+    from .models import build_model, configure_tensorflow
+
     tf = configure_tensorflow(intra_op_threads, inter_op_threads)
-    from .models import build_model
 
     model = build_model(model_name, dataset.input_shape, dataset.num_classes, seed=0)
     forward = softmax_fn(model, dataset.input_shape, tf)

@@ -19,23 +19,13 @@ from .io import MANIFEST_ATTR, PROVENANCE_KEY, atomic_path, write_table  # noqa:
 from .seeds import derive_seed  # noqa: E402
 
 
-def configure_tensorflow(intra_op_threads: int, inter_op_threads: int):
-    """Fix the settings that affect numerics; must run before TensorFlow executes any op."""
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
-    tf.config.threading.set_inter_op_parallelism_threads(inter_op_threads)
-    tf.config.experimental.enable_op_determinism()
-    return tf
-
-
 def augment_image(image, seed, tf):
     """REPORT's augmentation, stateless: pad by a quarter, random crop back, brightness, clip."""
     size = image.shape[0]
     pad = size + size // 4
     crop_seed, bright_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
     image = tf.image.resize_with_crop_or_pad(image, pad, pad)
-    image = tf.image.stateless_random_crop(image, image.shape[:0] + [size, size, image.shape[-1]], crop_seed)
+    image = tf.image.stateless_random_crop(image, [size, size, image.shape[-1]], crop_seed)
     image = tf.image.stateless_random_brightness(image, 0.5, bright_seed)
     return tf.clip_by_value(image, 0.0, 1.0)
 
@@ -108,10 +98,10 @@ def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, l
     """Train one (dataset, model, seed) run, writing checkpoint_paths[e] after epoch e."""
     if len(checkpoint_paths) != epochs + 1:
         raise ValueError(f"need {epochs + 1} checkpoint paths (epochs 0..{epochs}), got {len(checkpoint_paths)}")
-    tf = configure_tensorflow(intra_op_threads, inter_op_threads)
-    import keras
+    from .models import build_model, configure_tensorflow, variable_manifest
 
-    from .models import build_model, variable_manifest
+    configure_tensorflow(intra_op_threads, inter_op_threads)
+    import keras
 
     keras.utils.set_random_seed(derive_seed(seed, "init"))
     model = build_model(model_name, dataset.input_shape, dataset.num_classes, seed, dropout)
@@ -156,7 +146,7 @@ def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, l
         train_dataset(dataset.x_train, dataset.y_train, batch_size, derive_seed(seed, "shuffle"),
                       derive_seed(seed, "augment"), augmentation, 0, epochs),
         validation_data=eval_dataset(dataset.x_val, dataset.y_val, 1024),
-        epochs=epochs, steps_per_epoch=steps, callbacks=[Loop()], verbose=0)
+        epochs=epochs, steps_per_epoch=steps, callbacks=[Loop()], shuffle=False, verbose=0)
     table = pa.Table.from_pylist(rows, schema=pa.schema(
         [("epoch", pa.int32())] + [(k, pa.float64()) for k in
                                    ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")]))

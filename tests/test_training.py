@@ -1,0 +1,74 @@
+"""Training internals: data order, augmentation, learning-rate schedule, failure on NaN."""
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from deepens import data, provenance, training  # noqa: E402
+from deepens.models import configure_tensorflow  # noqa: E402
+
+configure_tensorflow(1, 1)  # before any op, as a training job does
+
+
+def _batches(ds):
+    return [(x.numpy(), y.numpy()) for x, y in ds]
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (10, 8, 8, 1), dtype=np.uint8), np.arange(10) % 3
+
+
+@pytest.mark.parametrize("augmentation", [False, True])
+def test_epoch_order_depends_only_on_epoch(images, augmentation):
+    x, y = images
+    full = _batches(training.train_dataset(x, y, 4, 11, 22, augmentation, 0, 3))
+    assert len(full) == 3 * 3  # 10 images in batches of 4, three epochs
+    resumed = _batches(training.train_dataset(x, y, 4, 11, 22, augmentation, 1, 3))
+    for (a, b), (c, d) in zip(full[3:], resumed):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+    epoch0 = np.concatenate([b for _, b in full[:3]])
+    epoch1 = np.concatenate([b for _, b in full[3:6]])
+    assert sorted(epoch0.tolist()) == sorted(y.tolist())  # every image once per epoch
+    firsts = [np.concatenate([a for a, _ in full[i:i + 3]]) for i in (0, 3)]
+    assert not np.array_equal(firsts[0], firsts[1]) or not np.array_equal(epoch0, epoch1)
+    other = _batches(training.train_dataset(x, y, 4, 12, 22, augmentation, 0, 1))
+    assert any(not np.array_equal(a[0], b[0]) for a, b in zip(full, other))  # the shuffle seed matters
+
+
+def test_augmentation_is_seeded_and_in_range(images):
+    x, _ = images
+    img = tf.constant(x[0], tf.float32) / 255.0
+    seed = tf.constant([5, 7], tf.int64)
+    a = training.augment_image(img, seed, tf).numpy()
+    b = training.augment_image(img, seed, tf).numpy()
+    c = training.augment_image(img, tf.constant([5, 8], tf.int64), tf).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert a.shape == (8, 8, 1) and a.min() >= 0.0 and a.max() <= 1.0
+
+
+def test_learning_rate_halves_at_epoch_boundaries():
+    sched = training.learning_rate_schedule(1.6e-3, 10, steps_per_epoch=7, epochs=25)
+    lr = lambda step: float(sched(step))  # noqa: E731
+    # steps already taken -> rate of the next step; epoch e (0-based) starts at step 7 e
+    assert lr(0) == pytest.approx(1.6e-3) and lr(69) == pytest.approx(1.6e-3)
+    assert lr(70) == pytest.approx(0.8e-3) and lr(139) == pytest.approx(0.8e-3)
+    assert lr(140) == pytest.approx(0.4e-3)
+    assert training.learning_rate_schedule(1e-3, 10, 7, epochs=10) == 1e-3  # never halves
+
+
+def test_nonfinite_loss_fails_naming_the_epoch(tmp_path):
+    ds = data.prepare_digits(300, 100)
+    paths = [tmp_path / f"epoch{e:03d}.weights.h5" for e in range(4)]
+    with pytest.raises(FloatingPointError, match="at epoch 1"):
+        training.train_run(model_name="small_cnn", dataset=ds, seed=0, epochs=3, batch_size=128,
+                           learning_rate=1e12, lr_halving_epochs=10, dropout=0.1, augmentation=False,
+                           steps_per_execution=1, jit_compile=False, intra_op_threads=1, inter_op_threads=1,
+                           checkpoint_paths=paths, history_path=tmp_path / "history.parquet",
+                           provenance=provenance.Provenance({}), log=lambda *a: None)
+    assert paths[0].exists() and not paths[1].exists()  # nothing written for the failed epoch
+    assert not (tmp_path / "history.parquet").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary litter

@@ -1,0 +1,180 @@
+"""Integration: the real DAG on the tiny config (2 seeds x 2 epochs of SmallCNN on digits).
+
+One run in a temporary directory feeds every test here; each reads the outputs back and
+checks them against each other and against what the config asked for.
+"""
+import json
+import shutil
+
+import h5py
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from workflow_helpers import ROOT, planned_jobs, snakemake, write_config
+
+from deepens import io, metrics
+from deepens.data import load_dataset
+
+SEEDS, EPOCHS, MODEL = [0, 1], [0, 1, 2], "small_cnn"
+BASE = "results/digits/small_cnn"
+ANALYSIS_RULES = ["weight_cosine", "prediction_disagreement", "checkpoint_metrics", "plot_training_curves",
+                  "plot_trajectory_similarity", "plot_seed_similarity"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tiny")
+    config = write_config(workdir)
+    snakemake(workdir, config)
+    return workdir, config
+
+
+def test_dataset_contract(run):
+    ds = load_dataset(run[0] / "results/digits/data.npz")
+    assert (len(ds.y_test), len(ds.y_val), len(ds.y_train)) == (300, 100, 1797 - 400)
+    assert ds.x_train.dtype == np.uint8 and ds.input_shape == (8, 8, 1)
+    assert ds.class_names == [str(i) for i in range(10)]
+
+
+def test_checkpoints_and_history(run):
+    workdir = run[0]
+    for seed in SEEDS:
+        for epoch in EPOCHS:
+            path = workdir / f"{BASE}/seed{seed}/checkpoints/epoch{epoch:03d}.weights.h5"
+            with h5py.File(path) as f:
+                assert f.attrs["epoch"] == epoch
+                prov = json.loads(f.attrs["deepens.provenance"])
+            assert prov["config"]["wildcards"] == {"dataset": "digits", "model": MODEL, "seed": str(seed)}
+            assert prov["config"]["params"]["train"]["epochs"] == 2
+        history = io.read_table(workdir / f"{BASE}/seed{seed}/history.parquet").to_pandas()
+        assert history.epoch.tolist() == [1, 2]
+        assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"} <= set(history)
+        assert np.isfinite(history[["loss", "val_loss"]].to_numpy()).all()
+        log = (workdir / f"logs/train/digits/{MODEL}/seed{seed}.log").read_text()
+        assert "epoch 1/2" in log and "epoch 2/2" in log and "val_acc" in log and "ETA" in log
+    # different seeds start from different initialisations
+    a, b = (io.CheckpointSet([workdir / f"{BASE}/seed{s}/checkpoints/epoch000.weights.h5"]) for s in SEEDS)
+    assert not np.array_equal(a.flat(0), b.flat(0))
+    a.close(), b.close()
+
+
+def test_predictions(run):
+    workdir = run[0]
+    ds = load_dataset(workdir / "results/digits/data.npz")
+    for seed in SEEDS:
+        path = workdir / f"{BASE}/seed{seed}/predictions.parquet"
+        table = io.read_table(path)
+        assert table.num_rows == len(EPOCHS) * (300 + 100)
+        assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == "ZSTD"
+        epochs, labels, probs = io.read_predictions(path, "test")
+        assert epochs.tolist() == EPOCHS and probs.shape == (3, 300, 10) and probs.dtype == np.float32
+        np.testing.assert_array_equal(labels, ds.y_test)
+        np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
+        prov = io.read_provenance(path)
+        assert prov["config"]["wildcards"]["seed"] == str(seed)
+        assert {"inputs_sha256", "code", "packages"} <= set(prov)
+        assert len(prov["inputs_sha256"]) == 1 + len(EPOCHS)  # dataset + checkpoints
+        assert "workflow_sha256" in prov["code"] and "numpy" in prov["packages"]
+
+
+def test_similarity_tables_agree_with_inputs(run):
+    workdir = run[0]
+    k = len(SEEDS) * len(EPOCHS)
+    cos = io.read_table(workdir / f"{BASE}/tables/weight_cosine.parquet").to_pandas()
+    dis = io.read_table(workdir / f"{BASE}/tables/prediction_disagreement.parquet").to_pandas()
+    assert len(cos) == len(dis) == k * k
+    for table, value, diag in ((cos, "cosine", 1.0), (dis, "disagreement", 0.0)):
+        same = table[(table.seed_a == table.seed_b) & (table.epoch_a == table.epoch_b)]
+        np.testing.assert_allclose(same[value], diag, atol=1e-12)
+        square = table.pivot_table(index=["seed_a", "epoch_a"], columns=["seed_b", "epoch_b"], values=value)
+        np.testing.assert_allclose(square.to_numpy(), square.to_numpy().T)
+    # one cosine and one disagreement recomputed directly from the files
+    a = io.CheckpointSet([workdir / f"{BASE}/seed0/checkpoints/epoch002.weights.h5",
+                          workdir / f"{BASE}/seed1/checkpoints/epoch001.weights.h5"])
+    u, v = a.flat(0), a.flat(1)
+    a.close()
+    row = cos[(cos.seed_a == 0) & (cos.epoch_a == 2) & (cos.seed_b == 1) & (cos.epoch_b == 1)]
+    assert row.cosine.item() == pytest.approx(u @ v / np.linalg.norm(u) / np.linalg.norm(v), rel=1e-12)
+    p0 = io.read_predictions(workdir / f"{BASE}/seed0/predictions.parquet")[2][2].argmax(-1)
+    p1 = io.read_predictions(workdir / f"{BASE}/seed1/predictions.parquet")[2][2].argmax(-1)
+    row = dis[(dis.seed_a == 0) & (dis.epoch_a == 2) & (dis.seed_b == 1) & (dis.epoch_b == 2)]
+    assert row.disagreement.item() == pytest.approx(np.mean(p0 != p1))
+
+
+def test_checkpoint_metrics_match_predictions(run):
+    workdir = run[0]
+    table = io.read_table(workdir / f"{BASE}/tables/checkpoint_metrics.parquet").to_pandas()
+    assert len(table) == len(SEEDS) * len(EPOCHS) * 2
+    _, labels, probs = io.read_predictions(workdir / f"{BASE}/seed1/predictions.parquet", "val")
+    row = table[(table.seed == 1) & (table.split == "val") & (table.epoch == 2)].iloc[0]
+    assert row.accuracy == pytest.approx(metrics.accuracy(probs[2], labels))
+    assert row.nll == pytest.approx(metrics.nll(probs[2], labels))
+
+
+def test_figures_written(run):
+    for name in ("training_curves", "trajectory_similarity", "seed_similarity"):
+        png = (run[0] / f"{BASE}/figures/{name}.png").read_bytes()
+        pdf = (run[0] / f"{BASE}/figures/{name}.pdf").read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 10_000
+        assert pdf.startswith(b"%PDF") and len(pdf) > 5_000
+
+
+def test_nothing_changed_plans_no_jobs(run):
+    assert planned_jobs(*run) == {}
+
+
+def test_added_seed_plans_only_that_seed_and_dependents(run):
+    workdir, _ = run
+    config = write_config(workdir, {"seeds": [0, 1, 2]}, name="three_seeds.yaml")
+    jobs, out = planned_jobs(workdir, config, with_output=True)
+    assert jobs == {"train": 1, "predict": 1, **{r: 1 for r in ANALYSIS_RULES}, "all": 1}
+    assert "seed=2" in out and "seed=0" not in out and "seed=1" not in out
+
+
+def test_figure_setting_plans_only_figures(run):
+    workdir, _ = run
+    config = write_config(workdir, {"figures": {"dpi": 90, "colormap": "magma"}}, name="figures.yaml")
+    jobs = planned_jobs(workdir, config)
+    assert jobs == {"plot_training_curves": 1, "plot_trajectory_similarity": 1, "plot_seed_similarity": 1, "all": 1}
+
+
+def test_prediction_setting_does_not_retrain(run):
+    workdir, _ = run
+    config = write_config(workdir, {"predict": {"batch_size": 64}}, name="predict.yaml")
+    jobs = planned_jobs(workdir, config)
+    # the weight cosine depends on checkpoints only, so it stays too
+    assert jobs == {"predict": 2, "prediction_disagreement": 1, "checkpoint_metrics": 1, "plot_training_curves": 1,
+                    "plot_trajectory_similarity": 1, "plot_seed_similarity": 1, "all": 1}
+
+
+def test_analysis_jobs_never_import_tensorflow(run, tmp_path):
+    """Rerun every analysis and figure job with TensorFlow made unimportable."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(run[0], workdir, symlinks=True)
+    config = write_config(workdir)
+    snakemake(workdir, config, "--forcerun", *ANALYSIS_RULES,
+              env={"PYTHONPATH": str(ROOT / "tests" / "tf_blocker")})
+    # and the blocker really blocks: a training job under it fails
+    proc = snakemake(workdir, config, "--forcerun", "train", "--until", "train", check=False,
+                     env={"PYTHONPATH": str(ROOT / "tests" / "tf_blocker")})
+    assert proc.returncode != 0
+    assert "must not import TensorFlow" in (workdir / f"logs/train/digits/{MODEL}/seed0.log").read_text()
+
+
+def test_same_config_gives_bit_identical_results(run, tmp_path):
+    """A second run from scratch: identical weights, predictions and tables."""
+    snakemake(tmp_path, write_config(tmp_path))
+    for seed in SEEDS:
+        for epoch in EPOCHS:
+            rel = f"{BASE}/seed{seed}/checkpoints/epoch{epoch:03d}.weights.h5"
+            with h5py.File(run[0] / rel) as a, h5py.File(tmp_path / rel) as b:
+                names = []
+                a.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+                assert names
+                for n in names:
+                    assert a[n].dtype == b[n].dtype
+                    assert np.array_equal(a[n][()], b[n][()]), f"{rel}:{n} differs"
+    for rel in [f"{BASE}/seed{s}/predictions.parquet" for s in SEEDS] + \
+               [f"{BASE}/tables/{t}.parquet" for t in ("weight_cosine", "prediction_disagreement",
+                                                        "checkpoint_metrics")]:
+        assert io.read_table(run[0] / rel).equals(io.read_table(tmp_path / rel)), rel
