@@ -151,9 +151,6 @@ def test_load_rejects_bad_contents(saved, tmp_path):
             data.load_dataset(tmp_path / name)
 
 
-@pytest.mark.xfail(reason="BUG: load_dataset does `with np.load(path)`; a .npy file makes np.load "
-                          "return an ndarray and the TypeError escapes instead of ArtifactError",
-                   strict=True)
 def test_load_npy_instead_of_npz(tmp_path):
     bad = tmp_path / "array.npy"
     np.save(bad, np.zeros(3))
@@ -161,9 +158,6 @@ def test_load_npy_instead_of_npz(tmp_path):
         data.load_dataset(bad)
 
 
-@pytest.mark.xfail(reason="BUG: load_dataset parses the meta JSON outside its error handling, so a "
-                          "malformed meta array raises json.JSONDecodeError, not ArtifactError",
-                   strict=True)
 def test_load_malformed_meta(saved, tmp_path):
     arrays = dict(_arrays(saved), meta=np.array("{not json"))
     bad = tmp_path / "meta.npz"

@@ -50,9 +50,6 @@ def test_atomic_path_success_replaces(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
 
 
-@pytest.mark.xfail(reason="BUG: atomic_path uses tempfile.mkstemp, whose 0600 mode is kept by "
-                          "os.replace, so every artifact is owner-only instead of honouring the umask",
-                   strict=True)
 def test_atomic_path_result_honours_umask(tmp_path):
     old = os.umask(0o022)
     try:
@@ -154,9 +151,6 @@ def test_probabilities_orders_columns_numerically():
         io.probabilities(pa.table({"label": [1]}))
 
 
-@pytest.mark.xfail(reason="BUG: read_predictions only checks rows == epochs * (rows // epochs), so a "
-                          "ragged grid (3 examples at epoch 0, 5 at epoch 1) is silently reshaped "
-                          "into misaligned 2 x 4 predictions", strict=True)
 def test_read_predictions_rejects_ragged_grid(tmp_path):
     a = io.predictions_table("test", 0, [0, 1, 2], _onehot_probs([0, 1, 2]))
     b = io.predictions_table("test", 1, [0, 1, 2, 0, 1], _onehot_probs([0, 1, 2, 0, 1]))

@@ -5,6 +5,7 @@ checks them against each other and against what the config asked for.
 """
 import json
 import shutil
+import tarfile
 
 import h5py
 import numpy as np
@@ -178,3 +179,30 @@ def test_same_config_gives_bit_identical_results(run, tmp_path):
                [f"{BASE}/tables/{t}.parquet" for t in ("weight_cosine", "prediction_disagreement",
                                                         "checkpoint_metrics")]:
         assert io.read_table(run[0] / rel).equals(io.read_table(tmp_path / rel)), rel
+
+
+def test_cifar10_tarball_through_the_dag(tmp_path):
+    """A small tarball in the official format: prepared safely, trained with augmentation, analysed."""
+    from test_cifar10 import make_release
+
+    release = make_release(tmp_path / "release")
+    config = write_config(tmp_path, {"dataset": {"name": "cifar10", "path": str(release["tar"])},
+                                     "train": {"epochs": 1, "validation_size": 5, "augmentation": True}})
+    snakemake(tmp_path, config)
+    ds = load_dataset(tmp_path / "results/cifar10/data.npz")
+    assert ds.input_shape == (32, 32, 3) and ds.class_names[0] == "airplane"
+    assert (len(ds.y_train), len(ds.y_val), len(ds.y_test)) == (10, 5, 3)
+    # validation = the last training images, as OFFICIAL
+    np.testing.assert_array_equal(ds.y_val, np.concatenate([release["labels"][f"data_batch_{i}"] for i in (4, 5)])[-5:])
+    cos = io.read_table(tmp_path / "results/cifar10/small_cnn/tables/weight_cosine.parquet")
+    assert cos.num_rows == (2 * 2) ** 2
+    # the tarball is an input: replacing it reruns the data preparation and all downstream
+    (release["dir"] / "data_batch_5").write_bytes((release["dir"] / "data_batch_4").read_bytes())
+    release["tar"].unlink()
+    with tarfile.open(release["tar"], "w:gz") as tar:
+        tar.add(release["dir"], arcname="cifar-10-batches-py")
+    jobs = planned_jobs(tmp_path, config)
+    assert jobs.get("prepare_dataset") == 1 and jobs.get("train") == 2
+    snakemake(tmp_path, config, "--until", "prepare_dataset")
+    np.testing.assert_array_equal(load_dataset(tmp_path / "results/cifar10/data.npz").y_val,
+                                  np.concatenate([release["labels"]["data_batch_4"]] * 2)[-5:])

@@ -3,7 +3,6 @@ import sys
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 import _job  # noqa: E402
 from deepens import data  # noqa: E402
-from deepens.provenance import sha256_file  # noqa: E402
 
 prov = _job.start(snakemake, inputs=[])  # noqa: F821
 p = snakemake.params  # noqa: F821
@@ -12,7 +11,5 @@ if p.name == "digits":
 else:
     source = snakemake.input.source[0] if snakemake.input.source else None  # noqa: F821
     ds = data.prepare_cifar10(source, p.validation_size, p.scratch_dir)
-    if source and not data.Path(source).is_dir():
-        ds.meta["source_sha256"] = sha256_file(source)
 data.save_dataset(ds, snakemake.output.dataset, meta={"provenance": prov.record()})  # noqa: F821
 print({s: len(ds.split(s)[1]) for s in data.SPLITS}, "classes:", ds.class_names)

@@ -200,10 +200,21 @@ def _images(batches) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_cifar10(path, scratch_dir) -> dict:
-    """Load CIFAR-10 from a local tarball/directory, or download it when path is None."""
+    """Load CIFAR-10 from a local tarball/directory, or download it when path is None.
+
+    A tarball is extracted into a fresh temporary directory under scratch_dir and removed
+    after loading, so a replaced tarball is never shadowed by an old extraction.
+    """
     if path is None:
         path = _download(scratch_dir)
-    root = find_batches_dir(path, scratch_dir)
+    if Path(path).is_file():
+        Path(scratch_dir).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".extract-", dir=scratch_dir) as tmp:
+            return _load_dir(find_batches_dir(path, tmp))
+    return _load_dir(find_batches_dir(path, scratch_dir))
+
+
+def _load_dir(root: Path) -> dict:
     names = (*TRAIN_FILES, TEST_FILE, META_FILE)
     missing = [str(root / n) for n in names if not (root / n).is_file()]
     if missing:  # check all first so one message lists every absent file

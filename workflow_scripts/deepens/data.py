@@ -6,10 +6,12 @@ loading runs no code); `load_dataset` reads it back and checks the contract.
 import json
 import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from .io import ArtifactError, atomic_path
+from .provenance import sha256_file
 
 SPLITS = ("train", "val", "test")
 SPLIT_SEED = 0  # the data split is part of the dataset, shared by every run seed
@@ -72,9 +74,11 @@ def prepare_cifar10(path, validation_size: int, scratch_dir) -> Dataset:
     if not 0 < validation_size < n:
         raise ValueError(f"train.validation_size must be between 1 and {n - 1} for cifar10, got {validation_size}")
     cut = n - validation_size
+    meta = {"source": str(path) if path else "keras.utils.get_file"}
+    if path and Path(path).is_file():
+        meta["source_sha256"] = sha256_file(path)
     return Dataset(raw["x_train"][:cut], raw["y_train"][:cut], raw["x_train"][cut:], raw["y_train"][cut:],
-                   raw["x_test"], raw["y_test"], list(raw["class_names"]),
-                   meta={"source": str(path) if path else "keras.utils.get_file"})
+                   raw["x_test"], raw["y_test"], list(raw["class_names"]), meta=meta)
 
 
 def save_dataset(ds: Dataset, path, meta: dict | None = None):
@@ -87,7 +91,10 @@ def save_dataset(ds: Dataset, path, meta: dict | None = None):
 
 def load_dataset(path) -> Dataset:
     try:
-        with np.load(path, allow_pickle=False) as z:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("not an .npz archive")
+        with loaded as z:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
         raise ArtifactError(f"cannot read dataset file {path}: {err}") from err
@@ -95,8 +102,12 @@ def load_dataset(path) -> Dataset:
     missing += [k for k in ("class_names", "meta") if k not in arrays]
     if missing:
         raise ArtifactError(f"dataset file {path} lacks arrays {missing}")
+    try:
+        meta = json.loads(str(arrays["meta"]))
+    except json.JSONDecodeError as err:
+        raise ArtifactError(f"dataset file {path}: its 'meta' array is not JSON: {err}") from err
     ds = Dataset(*(arrays[f"{k}_{s}"] for s in SPLITS for k in "xy"),
-                 class_names=[str(c) for c in arrays["class_names"]], meta=json.loads(str(arrays["meta"])))
+                 class_names=[str(c) for c in arrays["class_names"]], meta=meta)
     for s in SPLITS:
         x, y = ds.split(s)
         if x.dtype != np.uint8 or x.ndim != 4 or len(x) != len(y) or len(y) == 0:

@@ -18,6 +18,10 @@ PROVENANCE_KEY = b"deepens.provenance"
 MANIFEST_ATTR = "deepens.variables"
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 class ArtifactError(ValueError):
     """A file the workflow made or was given is missing, truncated or malformed."""
 
@@ -33,6 +37,7 @@ def atomic_path(path, suffix=".tmp"):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are shared like any file
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as fh:
@@ -185,10 +190,12 @@ def read_predictions(path, split="test"):
     if t.num_rows == 0:
         raise ArtifactError(f"predictions {path} hold no rows for split {split!r}")
     t = t.sort_by([("epoch", "ascending"), ("example", "ascending")])
-    epochs = np.unique(t["epoch"].to_numpy())
-    probs = probabilities(t)
+    ep, ex = t["epoch"].to_numpy(), t["example"].to_numpy()
+    epochs = np.unique(ep)
     n = t.num_rows // len(epochs)
-    if n * len(epochs) != t.num_rows:
+    if not (n * len(epochs) == t.num_rows and np.array_equal(ep, np.repeat(epochs, n))
+            and np.array_equal(ex, np.tile(ex[:n], len(epochs)))):
         raise ArtifactError(f"predictions {path}: split {split!r} is not a full epoch x example grid")
+    probs = probabilities(t)
     labels = t["label"].to_numpy()[:n]
     return epochs, labels, probs.reshape(len(epochs), n, -1)

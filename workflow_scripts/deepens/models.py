@@ -131,14 +131,38 @@ def variable_manifest(model) -> list[dict]:
     return out
 
 
-def check_manifest(model, manifest, path):
-    """Raise if the manifest does not point at this model's variables in the saved file."""
+def check_manifest(model, manifest, path=None):
+    """Raise unless the manifest names exactly where this model's variables land in a saved file.
+
+    The model is saved once with every variable set to its own constant, so entries that
+    happen to hold equal values (batch-norm gamma and moving variance at initialisation)
+    cannot pass by accident; the values are restored afterwards. `path` is unused and kept
+    for callers that pass the checkpoint they are writing.
+    """
+    import tempfile
+
     import h5py
     import numpy as np
 
-    values = {v.path: v.numpy() for v in model.variables}
-    with h5py.File(path, "r") as f:
-        for entry in manifest:
-            if entry["h5"] not in f or not np.array_equal(f[entry["h5"]][()], values[entry["path"]]):
-                raise RuntimeError(f"checkpoint layout changed: {entry['h5']} in {path} does not hold "
-                                   f"{entry['path']}; update deepens.models.variable_manifest")
+    variables = {v.path: v for v in model.variables}
+    saved = {p: v.numpy() for p, v in variables.items()}
+    try:
+        for i, v in enumerate(model.variables):
+            v.assign(np.full(v.shape, i + 1).astype(v.dtype))
+        with tempfile.TemporaryDirectory() as tmp:
+            probe = f"{tmp}/probe.weights.h5"
+            model.save_weights(probe)
+            with h5py.File(probe, "r") as f:
+                stored = []
+                f["layers"].visititems(lambda n, o: stored.append(f"layers/{n}") if isinstance(o, h5py.Dataset) else None)
+                if set(stored) != {e["h5"] for e in manifest}:
+                    raise RuntimeError(f"checkpoint layout changed: the file holds {sorted(stored)}, the manifest "
+                                       f"names {sorted(e['h5'] for e in manifest)}; update variable_manifest")
+                for entry in manifest:
+                    v = variables.get(entry["path"])
+                    if v is None or not np.array_equal(f[entry["h5"]][()], v.numpy()):
+                        raise RuntimeError(f"checkpoint layout changed: {entry['h5']} does not hold "
+                                           f"{entry['path']}; update deepens.models.variable_manifest")
+    finally:
+        for p, v in variables.items():
+            v.assign(saved[p])

@@ -16,5 +16,7 @@ def derive_seed(run_seed: int, purpose: str, *keys: int) -> int:
     if purpose not in PURPOSES:
         raise ValueError(f"unknown seed purpose {purpose!r}; expected one of {PURPOSES}")
     tag = int.from_bytes(hashlib.sha256(purpose.encode()).digest()[:4], "little")
-    state = np.random.SeedSequence([int(run_seed), tag, *map(int, keys)]).generate_state(1)
+    # spawn_key, not extra entropy words: SeedSequence zero-pads entropy, so a trailing 0 key
+    # would collide with no key at all.
+    state = np.random.SeedSequence([int(run_seed), tag], spawn_key=tuple(map(int, keys))).generate_state(1)
     return int(state[0] & 0x7FFFFFFF)

@@ -73,14 +73,10 @@ def learning_rate_schedule(learning_rate, halving_epochs, steps_per_epoch, epoch
         boundaries, [learning_rate * 0.5 ** i for i in range(n + 1)])
 
 
-def save_checkpoint(model, manifest, path, epoch, provenance, check=False):
+def save_checkpoint(model, manifest, path, epoch, provenance):
     """Keras 3 .weights.h5 plus a variable manifest and provenance, written atomically."""
-    from .models import check_manifest
-
     with atomic_path(path, suffix=".tmp.weights.h5") as tmp:
         model.save_weights(tmp)
-        if check:
-            check_manifest(model, manifest, tmp)
         with h5py.File(tmp, "a") as f:
             f.attrs[MANIFEST_ATTR] = json.dumps(manifest)
             f.attrs["epoch"] = epoch
@@ -98,7 +94,7 @@ def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, l
     """Train one (dataset, model, seed) run, writing checkpoint_paths[e] after epoch e."""
     if len(checkpoint_paths) != epochs + 1:
         raise ValueError(f"need {epochs + 1} checkpoint paths (epochs 0..{epochs}), got {len(checkpoint_paths)}")
-    from .models import build_model, configure_tensorflow, variable_manifest
+    from .models import build_model, check_manifest, configure_tensorflow, variable_manifest
 
     configure_tensorflow(intra_op_threads, inter_op_threads)
     import keras
@@ -139,7 +135,8 @@ def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, l
             log(f"epoch {done}/{epochs}  loss {logs['loss']:.4f}  acc {logs['accuracy']:.4f}  "
                 f"val_acc {logs['val_accuracy']:.4f}  {seconds:.1f}s  ETA {format_seconds(eta)}")
 
-    save_checkpoint(model, manifest, checkpoint_paths[0], 0, provenance.record(epoch=0), check=True)
+    check_manifest(model, manifest)
+    save_checkpoint(model, manifest, checkpoint_paths[0], 0, provenance.record(epoch=0))
     log(f"training {model_name} seed {seed}: {model.count_params():,} parameters, {len(dataset.y_train)} images, "
         f"{steps} steps/epoch, {epochs} epochs, threads intra {intra_op_threads} inter {inter_op_threads}")
     model.fit(
