@@ -4,6 +4,7 @@ One run in a temporary directory feeds every test here; each reads the outputs b
 checks them against each other and against what the config asked for.
 """
 import json
+import re
 import shutil
 import tarfile
 
@@ -206,3 +207,23 @@ def test_cifar10_tarball_through_the_dag(tmp_path):
     snakemake(tmp_path, config, "--until", "prepare_dataset")
     np.testing.assert_array_equal(load_dataset(tmp_path / "results/cifar10/data.npz").y_val,
                                   np.concatenate([release["labels"]["data_batch_4"]] * 2)[-5:])
+
+
+def test_library_edits_rerun_only_the_rules_that_use_them(run, tmp_path):
+    """Editing prediction code reruns predictions and what reads them, never training."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for part in ("Snakefile", "config.yaml", "config.schema.yaml", "rules", "workflow_scripts"):
+        src = ROOT / part
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / part)
+    (repo / "workflow_scripts/deepens/predict.py").open("a").write("\n# an edit\n")
+    workdir, config = run
+    proc = snakemake(workdir, config, "-n", snakefile=repo / "Snakefile")
+    out = proc.stdout + proc.stderr
+    planned = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", out.split("Job stats:")[1].split("total")[0], re.M))
+    assert planned.get("predict") == "2" and "train" not in planned and "weight_cosine" not in planned
+    (repo / "workflow_scripts/deepens/plots.py").open("a").write("\n# an edit\n")
+    (repo / "workflow_scripts/deepens/predict.py").write_text((ROOT / "workflow_scripts/deepens/predict.py").read_text())
+    out = snakemake(workdir, config, "-n", snakefile=repo / "Snakefile").stdout
+    planned = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", out.split("Job stats:")[1].split("total")[0], re.M))
+    assert set(planned) == {"plot_training_curves", "plot_trajectory_similarity", "plot_seed_similarity", "all"}

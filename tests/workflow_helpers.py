@@ -29,8 +29,8 @@ def write_config(workdir: Path, overrides: dict | None = None, name="config.yaml
     return path
 
 
-def snakemake(workdir: Path, configfile: Path, *args, env=None, check=True, timeout=900):
-    cmd = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+def snakemake(workdir: Path, configfile: Path, *args, env=None, check=True, timeout=900, snakefile=None):
+    cmd = [str(SNAKEMAKE), "-s", str(snakefile or ROOT / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(configfile), "--cores", "2", *args]
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})
