@@ -33,7 +33,7 @@ def square(table: pd.DataFrame, value, index, columns) -> pd.DataFrame:
     return table.pivot(index=index, columns=columns, values=value).sort_index().sort_index(axis=1)
 
 
-def _heatmap(ax, fig, matrix: pd.DataFrame, title, label, cmap, annotate=False, vmin=None, vmax=None):
+def heatmap(ax, fig, matrix: pd.DataFrame, title, label, cmap, annotate=False, vmin=None, vmax=None):
     im = ax.imshow(matrix.to_numpy(), cmap=cmap, origin="lower", vmin=vmin, vmax=vmax, interpolation="nearest")
     n = len(matrix)
     ticks = np.arange(n) if n <= 12 else np.linspace(0, n - 1, 6).round().astype(int)
@@ -56,7 +56,7 @@ def trajectory_similarity(cosine: pd.DataFrame, disagreement: pd.DataFrame, seed
             (axes[0], cosine, "cosine", "cosine similarity", "Weight cosine similarity"),
             (axes[1], disagreement, "disagreement", "fraction of test points", "Prediction disagreement")):
         one = table[(table.seed_a == seed) & (table.seed_b == seed)]
-        _heatmap(ax, fig, square(one, value, "epoch_a", "epoch_b"), title, label, cmap)
+        heatmap(ax, fig, square(one, value, "epoch_a", "epoch_b"), title, label, cmap)
         ax.set_xlabel("epoch")
         ax.set_ylabel("epoch")
     fig.suptitle(f"Within one trajectory (seed {seed}): {subject(model, dataset)}")
@@ -70,7 +70,7 @@ def seed_similarity(cosine: pd.DataFrame, disagreement: pd.DataFrame, epoch, mod
             (axes[0], cosine, "cosine", "cosine similarity", "Weight cosine similarity"),
             (axes[1], disagreement, "disagreement", "fraction of test points", "Prediction disagreement")):
         one = table[(table.epoch_a == epoch) & (table.epoch_b == epoch)]
-        _heatmap(ax, fig, square(one, value, "seed_a", "seed_b"), title, label, cmap, annotate=True)
+        heatmap(ax, fig, square(one, value, "seed_a", "seed_b"), title, label, cmap, annotate=True)
         ax.set_xlabel("seed")
         ax.set_ylabel("seed")
     fig.suptitle(f"Across independent solutions (epoch {epoch}): {subject(model, dataset)}")
