@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS) tests
 
 bench: $(STAMP)
-	$(BIN)/python -m pytest -ra tests/benchmarks $(PYTEST_ARGS)
+	$(BIN)/python tests/benchmarks/bench_ensembles.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

@@ -12,6 +12,8 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/predict.smk"
 include: "rules/similarity.smk"
+include: "rules/function_space.smk"
+include: "rules/ensembles.smk"
 include: "rules/figures.smk"
 
 

@@ -41,8 +41,12 @@ HISTORY = "results/{dataset}/{model}/seed{seed}/history.parquet"
 PREDICTIONS = "results/{dataset}/{model}/seed{seed}/predictions.parquet"
 TABLES = "results/{dataset}/{model}/tables"
 FIGURES = "results/{dataset}/{model}/figures"
-FIGURE_NAMES = ["training_curves", "trajectory_similarity", "seed_similarity"]
-TABLE_NAMES = ["weight_cosine", "prediction_disagreement", "checkpoint_metrics"]
+FIGURE_NAMES = ["training_curves", "trajectory_similarity", "seed_similarity", "confusion_final",
+                "confusion_epochs", "misclassified_overlap", "hard_examples", "function_space_tsne",
+                "ensemble_size", "ensemble_by_epoch", "diversity_accuracy"]
+TABLE_NAMES = ["weight_cosine", "prediction_disagreement", "checkpoint_metrics", "confusion", "hard_examples",
+               "misclassified_overlap", "function_space_tsne", "ensemble_metrics", "ensemble_by_epoch",
+               "diversity_points", "diversity_limits"]
 
 
 def run_checkpoints():
@@ -82,6 +86,31 @@ def get_train_threads(wildcards):
 def get_trajectory_seed():
     seed = config["figures"]["trajectory_seed"]
     return SEEDS[0] if seed is None else seed
+
+
+def get_reference_seed():
+    seed = config["diversity"]["reference_seed"]
+    return SEEDS[0] if seed is None else seed
+
+
+def get_tsne_seeds():
+    return config["tsne"]["seeds"] or SEEDS
+
+
+def get_tsne_predictions(wildcards):
+    return expand(PREDICTIONS, dataset=wildcards.dataset, model=wildcards.model, seed=get_tsne_seeds())
+
+
+def get_diversity_point_tables(wildcards):
+    """Point sets of the diversity-accuracy plane: open to more (e.g. subspace samples)."""
+    return [f"{TABLES}/diversity_points.parquet".format(**wildcards)]
+
+
+def get_strip_epochs():
+    """Evenly spaced epochs for the confusion strip, always the first and the last."""
+    n = min(config["figures"]["confusion_epochs"], len(EPOCHS))
+    last = EPOCHS[-1]
+    return sorted({round(i * last / max(1, n - 1)) for i in range(n)})
 
 
 def figure_outputs(name):

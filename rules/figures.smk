@@ -1,3 +1,6 @@
+# Every figure rule runs workflow_scripts/plot.py, which picks the plot by rule name.
+
+
 rule plot_training_curves:
     input:
         histories=get_all_histories,
@@ -18,7 +21,7 @@ rule plot_training_curves:
     conda:
         "../envs/analysis.yaml"
     script:
-        f"{SCRIPTS}/plot_training_curves.py"
+        f"{SCRIPTS}/plot.py"
 
 
 rule plot_trajectory_similarity:
@@ -34,15 +37,15 @@ rule plot_trajectory_similarity:
     params:
         code=code_digest("plots", "io"),
         seed=get_trajectory_seed(),
-        dpi=config["figures"]["dpi"],
         colormap=config["figures"]["colormap"],
+        dpi=config["figures"]["dpi"],
     threads: 1
     resources:
         mem_mb=2000,
     conda:
         "../envs/analysis.yaml"
     script:
-        f"{SCRIPTS}/plot_trajectory_similarity.py"
+        f"{SCRIPTS}/plot.py"
 
 
 rule plot_seed_similarity:
@@ -58,12 +61,194 @@ rule plot_seed_similarity:
     params:
         code=code_digest("plots", "io"),
         epoch=EPOCHS[-1],
-        dpi=config["figures"]["dpi"],
         colormap=config["figures"]["colormap"],
+        dpi=config["figures"]["dpi"],
     threads: 1
     resources:
         mem_mb=2000,
     conda:
         "../envs/analysis.yaml"
     script:
-        f"{SCRIPTS}/plot_seed_similarity.py"
+        f"{SCRIPTS}/plot.py"
+
+
+rule plot_confusion_final:
+    input:
+        confusion=f"{TABLES}/confusion.parquet",
+        dataset=DATA,
+    output:
+        figure_outputs("confusion_final"),
+    log:
+        "logs/plot_confusion_final/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/plot_confusion_final/{dataset}/{model}.tsv"
+    params:
+        code=code_digest("plots", "plots_errors", "io"),
+        epoch=EPOCHS[-1],
+        colormap=config["figures"]["colormap"],
+        dpi=config["figures"]["dpi"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/plot.py"
+
+
+rule plot_confusion_epochs:
+    input:
+        confusion=f"{TABLES}/confusion.parquet",
+        dataset=DATA,
+    output:
+        figure_outputs("confusion_epochs"),
+    log:
+        "logs/plot_confusion_epochs/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/plot_confusion_epochs/{dataset}/{model}.tsv"
+    params:
+        code=code_digest("plots", "plots_errors", "io"),
+        seed=get_trajectory_seed(),
+        epochs=get_strip_epochs(),
+        colormap=config["figures"]["colormap"],
+        dpi=config["figures"]["dpi"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/plot.py"
+
+
+rule plot_misclassified_overlap:
+    input:
+        overlap=f"{TABLES}/misclassified_overlap.parquet",
+    output:
+        figure_outputs("misclassified_overlap"),
+    log:
+        "logs/plot_misclassified_overlap/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/plot_misclassified_overlap/{dataset}/{model}.tsv"
+    params:
+        code=code_digest("plots", "plots_errors", "io"),
+        seed=get_trajectory_seed(),
+        epoch=EPOCHS[-1],
+        colormap=config["figures"]["colormap"],
+        dpi=config["figures"]["dpi"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/plot.py"
+
+
+rule plot_hard_examples:
+    input:
+        hard=f"{TABLES}/hard_examples.parquet",
+        dataset=DATA,
+    output:
+        figure_outputs("hard_examples"),
+    log:
+        "logs/plot_hard_examples/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/plot_hard_examples/{dataset}/{model}.tsv"
+    params:
+        code=code_digest("plots", "plots_errors", "io"),
+        seeds=SEEDS,
+        n=config["figures"]["gallery_size"],
+        dpi=config["figures"]["dpi"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/plot.py"
+
+
+rule plot_function_space_tsne:
+    input:
+        tsne=f"{TABLES}/function_space_tsne.parquet",
+    output:
+        figure_outputs("function_space_tsne"),
+    log:
+        "logs/plot_function_space_tsne/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/plot_function_space_tsne/{dataset}/{model}.tsv"
+    params:
+        code=code_digest("plots", "plots_function_space", "io"),
+        dpi=config["figures"]["dpi"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/plot.py"
+
+
+rule plot_ensemble_size:
+    input:
+        ensembles=f"{TABLES}/ensemble_metrics.parquet",
+    output:
+        figure_outputs("ensemble_size"),
+    log:
+        "logs/plot_ensemble_size/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/plot_ensemble_size/{dataset}/{model}.tsv"
+    params:
+        code=code_digest("plots", "plots_ensembles", "io"),
+        dpi=config["figures"]["dpi"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/plot.py"
+
+
+rule plot_ensemble_by_epoch:
+    input:
+        ensembles=f"{TABLES}/ensemble_by_epoch.parquet",
+    output:
+        figure_outputs("ensemble_by_epoch"),
+    log:
+        "logs/plot_ensemble_by_epoch/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/plot_ensemble_by_epoch/{dataset}/{model}.tsv"
+    params:
+        code=code_digest("plots", "plots_ensembles", "io"),
+        dpi=config["figures"]["dpi"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/plot.py"
+
+
+rule plot_diversity_accuracy:
+    input:
+        points=get_diversity_point_tables,
+        limits=f"{TABLES}/diversity_limits.parquet",
+    output:
+        figure_outputs("diversity_accuracy"),
+    log:
+        "logs/plot_diversity_accuracy/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/plot_diversity_accuracy/{dataset}/{model}.tsv"
+    params:
+        code=code_digest("plots", "plots_function_space", "io"),
+        dpi=config["figures"]["dpi"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/plot.py"

@@ -40,7 +40,7 @@ rule prediction_disagreement:
     conda:
         "../envs/analysis.yaml"
     script:
-        f"{SCRIPTS}/prediction_disagreement.py"
+        f"{SCRIPTS}/prediction_table.py"
 
 
 rule checkpoint_metrics:
@@ -61,4 +61,4 @@ rule checkpoint_metrics:
     conda:
         "../envs/analysis.yaml"
     script:
-        f"{SCRIPTS}/checkpoint_metrics.py"
+        f"{SCRIPTS}/prediction_table.py"

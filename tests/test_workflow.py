@@ -19,8 +19,14 @@ from deepens.data import load_dataset
 
 SEEDS, EPOCHS, MODEL = [0, 1], [0, 1, 2], "small_cnn"
 BASE = "results/digits/small_cnn"
-ANALYSIS_RULES = ["weight_cosine", "prediction_disagreement", "checkpoint_metrics", "plot_training_curves",
-                  "plot_trajectory_similarity", "plot_seed_similarity"]
+TABLE_RULES = ["weight_cosine", "prediction_disagreement", "checkpoint_metrics", "confusion", "hard_examples",
+               "misclassified_overlap", "function_space_tsne", "diversity_accuracy", "ensemble_metrics",
+               "ensemble_by_epoch"]
+FIGURES = ["training_curves", "trajectory_similarity", "seed_similarity", "confusion_final", "confusion_epochs",
+           "misclassified_overlap", "hard_examples", "function_space_tsne", "ensemble_size", "ensemble_by_epoch",
+           "diversity_accuracy"]
+PLOT_RULES = [f"plot_{f}" for f in FIGURES]
+ANALYSIS_RULES = TABLE_RULES + PLOT_RULES
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +120,7 @@ def test_checkpoint_metrics_match_predictions(run):
 
 
 def test_figures_written(run):
-    for name in ("training_curves", "trajectory_similarity", "seed_similarity"):
+    for name in FIGURES:
         png = (run[0] / f"{BASE}/figures/{name}.png").read_bytes()
         pdf = (run[0] / f"{BASE}/figures/{name}.pdf").read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 10_000
@@ -137,7 +143,7 @@ def test_figure_setting_plans_only_figures(run):
     workdir, _ = run
     config = write_config(workdir, {"figures": {"dpi": 90, "colormap": "magma"}}, name="figures.yaml")
     jobs = planned_jobs(workdir, config)
-    assert jobs == {"plot_training_curves": 1, "plot_trajectory_similarity": 1, "plot_seed_similarity": 1, "all": 1}
+    assert jobs == {**{r: 1 for r in PLOT_RULES}, "all": 1}
 
 
 def test_prediction_setting_does_not_retrain(run):
@@ -145,8 +151,7 @@ def test_prediction_setting_does_not_retrain(run):
     config = write_config(workdir, {"predict": {"batch_size": 64}}, name="predict.yaml")
     jobs = planned_jobs(workdir, config)
     # the weight cosine depends on checkpoints only, so it stays too
-    assert jobs == {"predict": 2, "prediction_disagreement": 1, "checkpoint_metrics": 1, "plot_training_curves": 1,
-                    "plot_trajectory_similarity": 1, "plot_seed_similarity": 1, "all": 1}
+    assert jobs == {"predict": 2, **{r: 1 for r in ANALYSIS_RULES if r != "weight_cosine"}, "all": 1}
 
 
 def test_analysis_jobs_never_import_tensorflow(run, tmp_path):
@@ -226,4 +231,51 @@ def test_library_edits_rerun_only_the_rules_that_use_them(run, tmp_path):
     (repo / "workflow_scripts/deepens/predict.py").write_text((ROOT / "workflow_scripts/deepens/predict.py").read_text())
     out = snakemake(workdir, config, "-n", snakefile=repo / "Snakefile").stdout
     planned = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", out.split("Job stats:")[1].split("total")[0], re.M))
-    assert set(planned) == {"plot_training_curves", "plot_trajectory_similarity", "plot_seed_similarity", "all"}
+    # plots.py holds shared helpers, so every figure reruns, and nothing else
+    assert set(planned) == {*PLOT_RULES, "all"}
+
+
+@pytest.mark.parametrize("override, rules", [
+    ({"ensembles": {"max_subsets": 1}}, ["ensemble_metrics", "plot_ensemble_size"]),
+    ({"ensembles": {"ece_bins": 10}}, ["ensemble_metrics", "ensemble_by_epoch", "plot_ensemble_size",
+                                       "plot_ensemble_by_epoch"]),
+    ({"tsne": {"perplexity": 3}}, ["function_space_tsne", "plot_function_space_tsne"]),
+    ({"diversity": {"reference_seed": 1}}, ["diversity_accuracy", "plot_diversity_accuracy"]),
+    ({"similarity": {"cosine_parameters": "kernels"}}, ["weight_cosine", "plot_trajectory_similarity",
+                                                        "plot_seed_similarity"]),
+    ({"figures": {"gallery_size": 4}}, ["plot_hard_examples"]),
+], ids=["ensemble-subsets", "ece-bins", "tsne", "diversity-reference", "cosine-parameters", "gallery"])
+def test_analysis_setting_reruns_only_that_analysis(run, override, rules):
+    workdir, _ = run
+    assert planned_jobs(workdir, write_config(workdir, override, name="override.yaml")) == \
+        {**{r: 1 for r in rules}, "all": 1}
+
+
+def test_function_space_and_ensemble_tables(run):
+    workdir = run[0]
+    t = lambda name: io.read_table(workdir / f"{BASE}/tables/{name}.parquet").to_pandas()  # noqa: E731
+    k = len(SEEDS) * len(EPOCHS)
+    assert len(t("confusion")) == k * 10 * 10
+    conf = t("confusion")
+    assert conf.groupby(["seed", "epoch"])["count"].sum().eq(300).all()
+    hard = t("hard_examples")
+    assert len(hard) == 300 and hard.n_misclassified.between(0, len(SEEDS)).all()
+    assert len(t("misclassified_overlap")) == k * k
+    tsne = t("function_space_tsne")
+    assert len(tsne) == k and set(tsne.seed) == set(SEEDS)
+    ens = t("ensemble_metrics")
+    assert set(ens.kind) == {"independent", "snapshot"}
+    ind = ens[ens.kind == "independent"]
+    assert sorted(ind["size"]) == [1, 1, 2]
+    # the ensemble of both seeds equals the mean of their final softmax, recomputed here
+    _, labels, p0 = io.read_predictions(workdir / f"{BASE}/seed0/predictions.parquet")
+    _, _, p1 = io.read_predictions(workdir / f"{BASE}/seed1/predictions.parquet")
+    both = ind[ind["size"] == 2].iloc[0]
+    assert both.accuracy == pytest.approx(metrics.accuracy((p0[-1] + p1[-1]) / 2, labels))
+    assert both.nll == pytest.approx(metrics.nll((p0[-1] + p1[-1]) / 2, labels), rel=1e-6)
+    by_epoch = t("ensemble_by_epoch")
+    assert len(by_epoch) == 2 * len(EPOCHS)
+    points = t("diversity_points")
+    other = points[points.kind == "independent"].iloc[0]
+    assert other.disagreement == pytest.approx(np.mean(p0[-1].argmax(-1) != p1[-1].argmax(-1)))
+    assert len(t("diversity_limits")) > 0

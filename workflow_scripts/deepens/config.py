@@ -75,6 +75,12 @@ def _cross_checks(config) -> list[str]:
     if fig["trajectory_seed"] is not None and fig["trajectory_seed"] not in config["seeds"]:
         problems.append(f"config key 'figures.trajectory_seed': {fig['trajectory_seed']} is not one of "
                         f"the seeds {config['seeds']}")
+    missing = [s for s in config["tsne"]["seeds"] or [] if s not in config["seeds"]]
+    if missing:
+        problems.append(f"config key 'tsne.seeds': {missing} not among the seeds {config['seeds']}")
+    ref = config["diversity"]["reference_seed"]
+    if ref is not None and ref not in config["seeds"]:
+        problems.append(f"config key 'diversity.reference_seed': {ref} is not one of the seeds {config['seeds']}")
     from matplotlib import colormaps
     if fig["colormap"] not in colormaps:
         problems.append(f"config key 'figures.colormap': {fig['colormap']!r} is not a matplotlib colormap")

@@ -1,0 +1,45 @@
+rule ensemble_metrics:
+    input:
+        predictions=get_all_predictions,
+    output:
+        table=f"{TABLES}/ensemble_metrics.parquet",
+    log:
+        "logs/ensemble_metrics/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/ensemble_metrics/{dataset}/{model}.tsv"
+    params:
+        code=code_digest("ensembles", "metrics", "io"),
+        seeds=SEEDS,
+        max_subsets=config["ensembles"]["max_subsets"],
+        subset_seed=config["ensembles"]["subset_seed"],
+        snapshot_max_size=config["ensembles"]["snapshot_max_size"],
+        bins=config["ensembles"]["ece_bins"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/prediction_table.py"
+
+
+rule ensemble_by_epoch:
+    input:
+        predictions=get_all_predictions,
+    output:
+        table=f"{TABLES}/ensemble_by_epoch.parquet",
+    log:
+        "logs/ensemble_by_epoch/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/ensemble_by_epoch/{dataset}/{model}.tsv"
+    params:
+        code=code_digest("ensembles", "metrics", "io"),
+        seeds=SEEDS,
+        bins=config["ensembles"]["ece_bins"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/prediction_table.py"

@@ -1,0 +1,109 @@
+rule confusion:
+    input:
+        predictions=get_all_predictions,
+    output:
+        table=f"{TABLES}/confusion.parquet",
+    log:
+        "logs/confusion/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/confusion/{dataset}/{model}.tsv"
+    params:
+        code=code_digest("errors", "io"),
+        seeds=SEEDS,
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/prediction_table.py"
+
+
+rule hard_examples:
+    input:
+        predictions=get_all_predictions,
+    output:
+        table=f"{TABLES}/hard_examples.parquet",
+    log:
+        "logs/hard_examples/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/hard_examples/{dataset}/{model}.tsv"
+    params:
+        code=code_digest("errors", "io"),
+        seeds=SEEDS,
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/prediction_table.py"
+
+
+rule misclassified_overlap:
+    input:
+        predictions=get_all_predictions,
+    output:
+        table=f"{TABLES}/misclassified_overlap.parquet",
+    log:
+        "logs/misclassified_overlap/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/misclassified_overlap/{dataset}/{model}.tsv"
+    params:
+        code=code_digest("errors", "io"),
+        seeds=SEEDS,
+    threads: 1
+    resources:
+        mem_mb=4000,
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/prediction_table.py"
+
+
+rule function_space_tsne:
+    input:
+        predictions=get_tsne_predictions,
+    output:
+        table=f"{TABLES}/function_space_tsne.parquet",
+    log:
+        "logs/function_space_tsne/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/function_space_tsne/{dataset}/{model}.tsv"
+    params:
+        code=code_digest("function_space", "io"),
+        seeds=get_tsne_seeds(),
+        test_points=config["tsne"]["test_points"],
+        perplexity=config["tsne"]["perplexity"],
+        seed=config["tsne"]["seed"],
+        max_iter=config["tsne"]["max_iter"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/prediction_table.py"
+
+
+rule diversity_accuracy:
+    input:
+        predictions=get_all_predictions,
+    output:
+        points=f"{TABLES}/diversity_points.parquet",
+        limits=f"{TABLES}/diversity_limits.parquet",
+    log:
+        "logs/diversity_accuracy/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/diversity_accuracy/{dataset}/{model}.tsv"
+    params:
+        code=code_digest("function_space", "io"),
+        seeds=SEEDS,
+        reference_seed=get_reference_seed(),
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/diversity_accuracy.py"

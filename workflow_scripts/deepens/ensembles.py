@@ -1,0 +1,162 @@
+"""Ensemble tables (METHODS.md, Ensembles): independent and snapshot ensembles by size, and
+the ensemble of all seeds against single models at every epoch.
+
+An ensemble predicts the mean of its members' softmax probabilities. Runs are streamed one
+Parquet file at a time: only the final-epoch probabilities of every run (S x N x C) and the
+run being read stay in memory. Ensembles of many subsets are formed as one indicator-matrix
+product per block of subsets (BLAS), and all scores of a block come from array reductions.
+"""
+import itertools
+import math
+
+import numpy as np
+import pyarrow as pa
+
+from .io import ArtifactError, read_predictions
+from .metrics import EPS
+
+SCORES = ("accuracy", "nll", "brier", "ece")
+
+
+def subsets(n: int, k: int, max_subsets: int, seed: int) -> np.ndarray:
+    """(B x k) int64 rows of sorted member indices, rows in lexicographic order.
+
+    All comb(n, k) combinations when there are at most max_subsets, otherwise max_subsets
+    distinct ones drawn uniformly with np.random.default_rng(seed).
+    """
+    if not 1 <= k <= n or max_subsets < 1:
+        raise ValueError(f"need 1 <= k <= n and max_subsets >= 1, got n={n}, k={k}, max_subsets={max_subsets}")
+    if math.comb(n, k) <= max_subsets:
+        combos = itertools.chain.from_iterable(itertools.combinations(range(n), k))
+        return np.fromiter(combos, np.int64).reshape(-1, k)
+    rng = np.random.default_rng(seed)
+    drawn = np.empty((0, k), np.int64)
+    while True:
+        # The first k of a uniformly random ranking is a uniform k-subset; duplicates are
+        # dropped (keeping draw order) and topped up, never enumerating all combinations.
+        need = max_subsets - len(drawn)
+        rank = np.argsort(rng.random((max(2 * need, 64), n)), axis=1)[:, :k]
+        drawn = np.concatenate([drawn, np.sort(rank, axis=1)])
+        _, first = np.unique(drawn, axis=0, return_index=True)
+        drawn = drawn[np.sort(first)]
+        if len(drawn) >= max_subsets:
+            return np.unique(drawn[:max_subsets], axis=0)  # np.unique sorts rows lexicographically
+
+
+def batched_scores(probs, labels, bins=15) -> dict:
+    """metrics.accuracy/nll/brier/ece of every row of (B x N x C) probs, as (B,) arrays."""
+    probs = np.asarray(probs)
+    labels = np.asarray(labels)
+    b, n, _ = probs.shape
+    pred = probs.argmax(axis=-1)
+    correct = (pred == labels).astype(np.float64)
+    py = probs[:, np.arange(n), labels].astype(np.float64)
+    p64 = probs.astype(np.float64, copy=False)
+    sq = np.einsum("bnc,bnc->bn", p64, p64)
+    conf = probs.max(axis=-1).astype(np.float64)
+    # One bincount over all rows: offset each row's bin indices by row * bins.
+    which = np.clip(np.ceil(conf * bins).astype(np.int64) - 1, 0, bins - 1) + bins * np.arange(b)[:, None]
+    gap = np.abs(np.bincount(which.ravel(), correct.ravel(), b * bins)
+                 - np.bincount(which.ravel(), conf.ravel(), b * bins)).reshape(b, bins)
+    return {"accuracy": correct.mean(axis=1),
+            "nll": -np.log(np.clip(py, EPS, 1.0)).mean(axis=1),
+            "brier": (sq - 2 * py + 1).mean(axis=1),
+            "ece": gap.sum(axis=1) / n}
+
+
+def mean_entropy(probs) -> np.ndarray:
+    """Mean over examples of the Shannon entropy (nats, 0 log 0 = 0) of every (N x C) slice."""
+    p = np.asarray(probs, np.float64)
+    return -np.einsum("...nc,...nc->...", p, np.log(np.where(p > 0, p, 1.0))) / p.shape[-2]
+
+
+def _rows(kind, size, seed, members, scores, diversity) -> dict:
+    m = len(members)  # size may be one value or one per row
+    return {"kind": [kind] * m, "size": np.broadcast_to(size, m), "seed": np.full(m, seed, np.int64),
+            "members": members, **{s: scores[s] for s in SCORES}, "diversity": diversity}
+
+
+def _table(parts) -> pa.Table:
+    cols = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    schema = {"kind": pa.string(), "size": pa.int32(), "seed": pa.int64(), "members": pa.string(),
+              **{s: pa.float64() for s in (*SCORES, "diversity", "accuracy_std")}, "epoch": pa.int32()}
+    return pa.table({name: pa.array(v, schema[name]) for name, v in cols.items()})
+
+
+def _runs(prediction_paths):
+    """Yield (epochs, labels, probs) per run, checking that all runs share epochs and examples."""
+    first = None
+    for path in prediction_paths:
+        epochs, labels, probs = read_predictions(path, "test")
+        if first is None:
+            first = (epochs, labels)
+        elif not (np.array_equal(epochs, first[0]) and np.array_equal(labels, first[1])):
+            raise ArtifactError(f"predictions {path} cover other epochs or examples than {prediction_paths[0]}")
+        yield epochs, labels, probs
+        del probs  # release this run before the next one is read
+
+
+def _snapshot_rows(seed, epochs, labels, probs, max_size, bins) -> dict:
+    """Ensembles of one run's last k checkpoints, k = 1..min(max_size, E), epoch 0 never used."""
+    size = min(max_size, len(epochs) - 1)
+    k = np.arange(1, size + 1)
+    last = probs[::-1][:size]  # newest first, so cumulative sums are the last-k ensembles
+    ens = np.cumsum(last, axis=0, dtype=np.float64) / k[:, None, None]
+    diversity = mean_entropy(ens) - np.cumsum(mean_entropy(last)) / k
+    diversity[k == 1] = 0.0  # a single member has no diversity (exactly, not up to rounding)
+    members = [",".join(map(str, epochs[len(epochs) - j:])) for j in k]
+    return _rows("snapshot", k, seed, members, batched_scores(ens, labels, bins), diversity)
+
+
+def _independent_rows(final, seeds, labels, max_subsets, subset_seed, bins, block):
+    """Every (sampled) k-subset of the S final-epoch solutions, for k = 1..S."""
+    s, n, c = final.shape
+    flat = final.reshape(s, n * c)
+    member_entropy = mean_entropy(final)
+    seed_names = np.asarray([str(x) for x in seeds], object)
+    for k in range(1, s + 1):
+        chosen = subsets(s, k, max_subsets, subset_seed + k)
+        for start in range(0, len(chosen), block):
+            rows = chosen[start:start + block]
+            indicator = np.zeros((len(rows), s))
+            np.put_along_axis(indicator, rows, 1.0, axis=1)
+            ens = (indicator @ flat / k).reshape(-1, n, c)
+            diversity = np.zeros(len(rows)) if k == 1 else mean_entropy(ens) - indicator @ member_entropy / k
+            members = [",".join(r) for r in seed_names[rows]]
+            yield _rows("independent", k, -1, members, batched_scores(ens, labels, bins), diversity)
+
+
+def ensemble_metrics_table(prediction_paths, seeds, max_subsets=100, subset_seed=0, snapshot_max_size=10,
+                           bins=15, block=32) -> pa.Table:
+    """Independent (size 1..S, over subsets of seeds) and snapshot (last k checkpoints of each
+    run) ensembles: accuracy, nll, brier, ece and Jensen-Shannon diversity, one row per ensemble."""
+    if len(prediction_paths) != len(seeds) or len(seeds) == 0:
+        raise ValueError(f"need one prediction file per seed, got {len(prediction_paths)} files for {len(seeds)} seeds")
+    final, snapshot = [], []
+    for seed, (epochs, labels, probs) in zip(seeds, _runs(prediction_paths)):
+        final.append(probs[-1].astype(np.float64))
+        snapshot.append(_snapshot_rows(int(seed), epochs, labels, probs, snapshot_max_size, bins))
+        del probs  # only the final epoch (copied above) outlives this run
+    independent = list(_independent_rows(np.stack(final), seeds, labels, max_subsets, subset_seed, bins, block))
+    return _table(independent + snapshot)
+
+
+def ensemble_by_epoch_table(prediction_paths, seeds, bins=15) -> pa.Table:
+    """At every epoch, the ensemble of all seeds against the mean (and std) of single models."""
+    if len(prediction_paths) != len(seeds) or len(seeds) == 0:
+        raise ValueError(f"need one prediction file per seed, got {len(prediction_paths)} files for {len(seeds)} seeds")
+    total, single = None, []
+    for epochs, labels, probs in _runs(prediction_paths):
+        if total is None:
+            total = np.zeros(probs.shape)
+        total += probs
+        single.append(batched_scores(probs, labels, bins))
+    total /= len(seeds)
+    ens = batched_scores(total, labels, bins)
+    m = len(epochs)
+    single_mean = {s: np.mean([r[s] for r in single], axis=0) for s in SCORES}
+    ens_part = {"epoch": epochs, "kind": ["ensemble"] * m, **ens, "accuracy_std": np.zeros(m)}
+    single_part = {"epoch": epochs, "kind": ["single_mean"] * m, **single_mean,
+                   # population std (ddof=0): defined even for a single seed
+                   "accuracy_std": np.std([r["accuracy"] for r in single], axis=0)}
+    return _table([ens_part, single_part]).sort_by([("epoch", "ascending"), ("kind", "ascending")])
