@@ -83,6 +83,26 @@ def get_train_threads(wildcards):
     return config["train"]["intra_op_threads"]
 
 
+# Cluster requests scale with the model and the dataset. Seconds per epoch measured on
+# one CPU core (bare Keras fit, 50,000 CIFAR-10 images; digits is ~40x smaller); a GPU is
+# far faster, so these are generous upper bounds for a wall-time limit.
+EPOCH_SECONDS = {"small_cnn": 5, "medium_cnn": 40, "resnet20v1": 65}
+DATASET_SCALE = {"digits": 0.025, "cifar10": 1.0}
+MODEL_MEM_MB = {"small_cnn": 2000, "medium_cnn": 4000, "resnet20v1": 4000}
+
+
+def get_train_mem_mb(wildcards, attempt):
+    """Memory for training/prediction: model and dataset size; doubles on each retry."""
+    data_mb = 1000 if wildcards.dataset == "cifar10" else 100
+    return (MODEL_MEM_MB[wildcards.model] + data_mb) * 2 ** (attempt - 1)
+
+
+def get_train_runtime(wildcards, attempt):
+    """Wall-time minutes: epochs x per-epoch cost x safety factor, longer on each retry."""
+    seconds = EPOCH_SECONDS[wildcards.model] * DATASET_SCALE[wildcards.dataset] * (len(EPOCHS) + 2)
+    return int(10 + 3 * seconds / 60) * attempt
+
+
 def get_trajectory_seed():
     seed = config["figures"]["trajectory_seed"]
     return SEEDS[0] if seed is None else seed
@@ -113,8 +133,26 @@ def get_strip_epochs():
     return sorted({round(i * last / max(1, n - 1)) for i in range(n)})
 
 
+FIGURE_CATEGORIES = {
+    "training_curves": "1. Training",
+    "trajectory_similarity": "2. Weight and function space",
+    "seed_similarity": "2. Weight and function space",
+    "function_space_tsne": "2. Weight and function space",
+    "confusion_final": "3. Errors and hard examples",
+    "confusion_epochs": "3. Errors and hard examples",
+    "misclassified_overlap": "3. Errors and hard examples",
+    "hard_examples": "3. Errors and hard examples",
+    "ensemble_size": "4. Ensembles",
+    "ensemble_by_epoch": "4. Ensembles",
+    "diversity_accuracy": "4. Ensembles",
+}
+
+
 def figure_outputs(name):
-    return multiext(f"{FIGURES}/{name}", ".png", ".pdf")
+    """PNG (in the HTML report, with its caption from report/) and PDF of one figure."""
+    png = report(f"{FIGURES}/{name}.png", caption=f"../report/{name}.rst", category=FIGURE_CATEGORIES[name],
+                 subcategory="{model} on {dataset}", labels={"figure": name, "model": "{model}"})
+    return [png, f"{FIGURES}/{name}.pdf"]
 
 
 def get_final_outputs():

@@ -16,7 +16,8 @@ rule predict:
         inter_op_threads=config["train"]["inter_op_threads"],
     threads: get_train_threads
     resources:
-        mem_mb=8000,
+        mem_mb=get_train_mem_mb,
+        runtime=get_train_runtime,
     conda:
         "../envs/training.yaml"
     script:

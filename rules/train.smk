@@ -13,7 +13,8 @@ rule train:
         train=config["train"],
     threads: get_train_threads
     resources:
-        mem_mb=8000,
+        mem_mb=get_train_mem_mb,
+        runtime=get_train_runtime,
     conda:
         "../envs/training.yaml"
     script:
