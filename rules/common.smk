@@ -160,3 +160,8 @@ def get_final_outputs():
     figures = expand(f"{FIGURES}/{{name}}.{{ext}}", dataset=DATASET, model=MODELS, name=FIGURE_NAMES,
                      ext=["png", "pdf"])
     return tables + figures
+
+
+def get_resume_dir(wildcards):
+    """Where a training job keeps its resumable state: beside, not among, its outputs."""
+    return f"results/{wildcards.dataset}/{wildcards.model}/seed{wildcards.seed}/.resume"

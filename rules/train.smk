@@ -11,6 +11,7 @@ rule train:
     params:
         code=code_digest("training", "models", "seeds"),
         train=config["train"],
+        resume_dir=get_resume_dir,
     threads: get_train_threads
     resources:
         mem_mb=get_train_mem_mb,

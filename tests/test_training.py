@@ -68,7 +68,9 @@ def test_nonfinite_loss_fails_naming_the_epoch(tmp_path):
                            learning_rate=1e12, lr_halving_epochs=10, dropout=0.1, augmentation=False,
                            steps_per_execution=1, jit_compile=False, intra_op_threads=1, inter_op_threads=1,
                            checkpoint_paths=paths, history_path=tmp_path / "history.parquet",
-                           provenance=provenance.Provenance({}), log=lambda *a: None)
-    assert paths[0].exists() and not paths[1].exists()  # nothing written for the failed epoch
-    assert not (tmp_path / "history.parquet").exists()
+                           provenance=provenance.Provenance({}), resume_dir=tmp_path / "resume",
+                           log=lambda *a: None)
+    assert not any(p.exists() for p in paths) and not (tmp_path / "history.parquet").exists()
+    # the resume state holds the initialisation only: nothing was written for the failed epoch
+    assert sorted(p.name for p in (tmp_path / "resume").iterdir()) == ["epoch000.weights.h5", "state.json"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary litter

@@ -279,3 +279,27 @@ def test_function_space_and_ensemble_tables(run):
     other = points[points.kind == "independent"].iloc[0]
     assert other.disagreement == pytest.approx(np.mean(p0[-1].argmax(-1) != p1[-1].argmax(-1)))
     assert len(t("diversity_limits")) > 0
+
+
+@pytest.mark.parametrize("victim, failing", [
+    (f"{BASE}/seed0/checkpoints/epoch001.weights.h5", ["predict", "weight_cosine"]),
+    (f"{BASE}/seed1/predictions.parquet", ["prediction_disagreement"]),
+    ("results/digits/data.npz", ["train"]),
+], ids=["checkpoint", "predictions", "dataset"])
+def test_corrupt_file_fails_naming_it_and_leaves_other_outputs(run, tmp_path, victim, failing):
+    workdir = tmp_path / "copy"
+    shutil.copytree(run[0], workdir, symlinks=True)
+    config = write_config(workdir)
+    path = workdir / victim
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    before = {p: p.read_bytes() for p in (workdir / "results").rglob("*") if p.is_file() and p != path}
+    # Snakemake notices the changed file by its checksum and reruns what reads it
+    jobs = planned_jobs(workdir, config)
+    assert all(jobs.get(rule) for rule in failing), jobs
+    proc = snakemake(workdir, config, "--keep-going", check=False)
+    assert proc.returncode != 0
+    logs = "".join(p.read_text() for p in (workdir / "logs").rglob("*.log"))
+    assert f"{victim}" in logs and ("cannot" in logs or "truncated" in logs.lower())
+    for p, content in before.items():
+        if p.exists():  # a job that failed may have had its own outputs removed by Snakemake; none rewritten
+            assert p.read_bytes() == content, f"{p} was overwritten"

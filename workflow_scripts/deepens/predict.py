@@ -12,7 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
-from .io import predictions_table, probabilities  # noqa: E402
+from .io import ArtifactError, predictions_table, probabilities  # noqa: E402
 
 SPLITS = ("test", "val")
 
@@ -35,7 +35,10 @@ def predict_checkpoints(model_name, dataset, checkpoint_paths, epochs, batch_siz
     forward = softmax_fn(model, dataset.input_shape, tf)
     parts = []
     for epoch, path in zip(epochs, checkpoint_paths):
-        model.load_weights(path, skip_mismatch=False)
+        try:
+            model.load_weights(path, skip_mismatch=False)
+        except Exception as err:  # Keras raises many types for a truncated or foreign file
+            raise ArtifactError(f"cannot load checkpoint {path}: {err}") from err
         for split in SPLITS:
             x, y = dataset.split(split)
             probs = np.concatenate([forward(tf.constant(x[i:i + batch_size])).numpy()

@@ -4,10 +4,13 @@ Determinism: TensorFlow op determinism on, thread counts fixed by config, and ev
 of randomness is a stateless function of (purpose seed, epoch, example) -- data order,
 augmentation and dropout -- so the weights depend only on the config and the run seed.
 """
+import hashlib
 import json
 import math
 import os
+import shutil
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -88,14 +91,86 @@ def format_seconds(s: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
+class ResumeState:
+    """Durable training state outside the job's declared outputs.
+
+    Snakemake deletes a failed job's outputs before rerunning it, so every epoch's
+    checkpoint (with optimizer state) is first written here, then the history that marks
+    the epoch complete; the final outputs are linked from here when training ends. A
+    fingerprint of everything that shapes the weights guards against resuming a different run.
+    """
+
+    def __init__(self, directory, fingerprint: str, log=print):
+        self.dir = Path(directory)
+        self.fingerprint = fingerprint
+        self.log = log
+
+    def checkpoint(self, epoch: int) -> Path:
+        return self.dir / f"epoch{epoch:03d}.weights.h5"
+
+    def load(self) -> list[dict]:
+        """History rows of the completed epochs whose checkpoints exist (empty: start afresh)."""
+        state_path = self.dir / "state.json"
+        if not state_path.exists():
+            return []
+        try:
+            state = json.loads(state_path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            self.log(f"ignoring unreadable resume state {state_path}: {err}")
+            return []
+        if state.get("fingerprint") != self.fingerprint:
+            self.log(f"resume state in {self.dir} belongs to other settings; starting afresh")
+            return []
+        rows = state["history"]
+        while rows and not self.checkpoint(rows[-1]["epoch"]).exists():
+            rows = rows[:-1]
+        return rows if self.checkpoint(0).exists() else []
+
+    def save(self, rows: list[dict]):
+        with atomic_path(self.dir / "state.json") as tmp:
+            tmp.write_text(json.dumps({"fingerprint": self.fingerprint, "history": rows}))
+
+    def publish(self, paths):
+        """Link (or copy) every epoch's checkpoint to its final path, atomically."""
+        for epoch, path in enumerate(paths):
+            with atomic_path(path, suffix=".tmp.weights.h5") as tmp:
+                os.unlink(tmp)
+                try:
+                    os.link(self.checkpoint(epoch), tmp)
+                except OSError:
+                    shutil.copyfile(self.checkpoint(epoch), tmp)
+
+    def clear(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_fingerprint(dataset, **settings) -> str:
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for name in ("x_train", "y_train", "x_val", "y_val"):
+        h.update(np.ascontiguousarray(getattr(dataset, name)).tobytes())
+    return h.hexdigest()
+
+
 def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, lr_halving_epochs,
               dropout, augmentation, steps_per_execution, jit_compile, intra_op_threads,
-              inter_op_threads, checkpoint_paths, history_path, provenance, log=print):
-    """Train one (dataset, model, seed) run, writing checkpoint_paths[e] after epoch e."""
+              inter_op_threads, checkpoint_paths, history_path, provenance, resume_dir=None, log=print):
+    """Train one (dataset, model, seed) run, writing checkpoint_paths[e] after epoch e.
+
+    Killed at any point, a rerun with the same resume_dir (default: `.resume` beside the
+    checkpoints) continues from the last complete epoch and ends bit-identical to an
+    uninterrupted run: data order, augmentation and dropout depend only on (seed, epoch),
+    and checkpoints carry the optimizer state.
+    """
     if len(checkpoint_paths) != epochs + 1:
         raise ValueError(f"need {epochs + 1} checkpoint paths (epochs 0..{epochs}), got {len(checkpoint_paths)}")
     from .models import build_model, check_manifest, configure_tensorflow, variable_manifest
 
+    settings = dict(model_name=model_name, seed=seed, epochs=epochs, batch_size=batch_size,
+                    learning_rate=learning_rate, lr_halving_epochs=lr_halving_epochs, dropout=dropout,
+                    augmentation=augmentation, steps_per_execution=steps_per_execution, jit_compile=jit_compile,
+                    intra_op_threads=intra_op_threads, inter_op_threads=inter_op_threads)
+    resume = ResumeState(resume_dir or Path(checkpoint_paths[0]).parent / ".resume",
+                         run_fingerprint(dataset, **settings), log)
     configure_tensorflow(intra_op_threads, inter_op_threads)
     import keras
 
@@ -109,7 +184,7 @@ def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, l
     model.optimizer.build(model.trainable_variables)
     manifest = variable_manifest(model)
     dropouts = [l for l in model.layers if isinstance(l, keras.layers.Dropout)]
-    rows = []
+    rows = resume.load()
 
     class Loop(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -130,22 +205,33 @@ def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, l
             rows.append({"epoch": done, "loss": logs["loss"], "accuracy": logs["accuracy"],
                          "val_loss": logs["val_loss"], "val_accuracy": logs["val_accuracy"],
                          "learning_rate": lr, "seconds": seconds})
-            save_checkpoint(model, manifest, checkpoint_paths[done], done, provenance.record(epoch=done))
+            save_checkpoint(model, manifest, resume.checkpoint(done), done, provenance.record(epoch=done))
+            resume.save(rows)  # the epoch counts as complete only once this is written
             eta = np.mean([r["seconds"] for r in rows]) * (epochs - done)
             log(f"epoch {done}/{epochs}  loss {logs['loss']:.4f}  acc {logs['accuracy']:.4f}  "
                 f"val_acc {logs['val_accuracy']:.4f}  {seconds:.1f}s  ETA {format_seconds(eta)}")
 
     check_manifest(model, manifest)
-    save_checkpoint(model, manifest, checkpoint_paths[0], 0, provenance.record(epoch=0))
+    start = rows[-1]["epoch"] if rows else 0
+    if start > 0:
+        model.load_weights(resume.checkpoint(start))  # weights and optimizer state
+        log(f"resuming after epoch {start} (state in {resume.dir})")
+    else:
+        resume.clear()
+        save_checkpoint(model, manifest, resume.checkpoint(0), 0, provenance.record(epoch=0))
+        resume.save(rows)
     log(f"training {model_name} seed {seed}: {model.count_params():,} parameters, {len(dataset.y_train)} images, "
-        f"{steps} steps/epoch, {epochs} epochs, threads intra {intra_op_threads} inter {inter_op_threads}")
-    model.fit(
-        train_dataset(dataset.x_train, dataset.y_train, batch_size, derive_seed(seed, "shuffle"),
-                      derive_seed(seed, "augment"), augmentation, 0, epochs),
-        validation_data=eval_dataset(dataset.x_val, dataset.y_val, 1024),
-        epochs=epochs, steps_per_epoch=steps, callbacks=[Loop()], shuffle=False, verbose=0)
+        f"{steps} steps/epoch, epochs {start + 1}..{epochs}, threads intra {intra_op_threads} inter {inter_op_threads}")
+    if start < epochs:
+        model.fit(
+            train_dataset(dataset.x_train, dataset.y_train, batch_size, derive_seed(seed, "shuffle"),
+                          derive_seed(seed, "augment"), augmentation, start, epochs),
+            validation_data=eval_dataset(dataset.x_val, dataset.y_val, 1024),
+            initial_epoch=start, epochs=epochs, steps_per_epoch=steps, callbacks=[Loop()], shuffle=False, verbose=0)
+    resume.publish(checkpoint_paths)
     table = pa.Table.from_pylist(rows, schema=pa.schema(
         [("epoch", pa.int32())] + [(k, pa.float64()) for k in
                                    ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")]))
     write_table(table, history_path, provenance.record())
+    resume.clear()
     return table
