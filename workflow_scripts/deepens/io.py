@@ -199,3 +199,40 @@ def read_predictions(path, split="test"):
     probs = probabilities(t)
     labels = t["label"].to_numpy()[:n]
     return epochs, labels, probs.reshape(len(epochs), n, -1)
+
+
+# --- subspace samples ------------------------------------------------------------------
+# One table per (run, method): keys (purpose, sample, split, example), the sample's method,
+# drawn scale and test accuracy, the label and float32 probabilities prob_0..prob_{C-1}.
+# purpose: "ensemble" (samples for the Section-5 ensembles) or "plane" (the wider samples
+# of the diversity-accuracy plane).
+
+def samples_table(method, purpose, split, sample_ids, scales, test_accuracies, labels, probs) -> pa.Table:
+    """probs: (samples x examples x classes) for one split and purpose."""
+    s, n, _ = probs.shape
+    parts = []
+    for i in range(s):
+        t = predictions_table(split, 0, labels, probs[i]).drop(["epoch"])
+        parts.append(t.add_column(0, "sample", pa.array(np.full(n, sample_ids[i], np.int32)))
+                      .add_column(0, "test_accuracy", pa.array(np.full(n, test_accuracies[i], np.float64)))
+                      .add_column(0, "scale", pa.array(np.full(n, scales[i], np.float64)))
+                      .add_column(0, "purpose", pa.array([purpose] * n, pa.string()).dictionary_encode())
+                      .add_column(0, "method", pa.array([method] * n, pa.string()).dictionary_encode()))
+    return pa.concat_tables(parts)
+
+
+def read_samples(path, split="test", purpose="ensemble") -> dict:
+    """One run's samples of one method: sample ids, scales, test accuracies, labels, probs (S x N x C)."""
+    t = read_table(path, filters=[("split", "=", split), ("purpose", "=", purpose)])
+    if t.num_rows == 0:
+        return {"sample": np.zeros(0, np.int32), "scale": np.zeros(0), "test_accuracy": np.zeros(0),
+                "labels": None, "probs": None, "method": None}
+    t = t.sort_by([("sample", "ascending"), ("example", "ascending")])
+    sample = t["sample"].to_numpy()
+    ids, first = np.unique(sample, return_index=True)
+    n = t.num_rows // len(ids)
+    if n * len(ids) != t.num_rows or not np.array_equal(sample, np.repeat(ids, n)):
+        raise ArtifactError(f"samples {path}: split {split!r}, purpose {purpose!r} is not a full sample x example grid")
+    return {"sample": ids, "scale": t["scale"].to_numpy()[first], "test_accuracy": t["test_accuracy"].to_numpy()[first],
+            "labels": t["label"].to_numpy()[:n], "probs": probabilities(t).reshape(len(ids), n, -1),
+            "method": t["method"][0].as_py()}
