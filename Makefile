@@ -32,3 +32,11 @@ dry-run: $(STAMP)
 
 clean:
 	rm -rf results logs benchmarks .snakemake
+
+# `make audit`: manifest of every artifact under results/ and a seeded re-derivation of a
+# sample (docs/audit.md). Give the config files the results were made with, e.g.
+# make audit AUDIT_CONFIG=configs/cifar10_quick.yaml AUDIT_ARGS="--sample 10 --seed 1"
+AUDIT_CONFIG ?= config.yaml
+.PHONY: audit
+audit: $(STAMP)
+	$(BIN)/python workflow_scripts/audit.py --configfile $(AUDIT_CONFIG) $(AUDIT_ARGS)

@@ -7,6 +7,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
@@ -14,6 +17,7 @@ include: "rules/predict.smk"
 include: "rules/similarity.smk"
 include: "rules/function_space.smk"
 include: "rules/ensembles.smk"
+include: "rules/subspace.smk"
 include: "rules/figures.smk"
 
 

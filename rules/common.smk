@@ -1,5 +1,6 @@
 # Helpers shared by the rules: the validated config, derived lists, path patterns, input functions.
 import hashlib
+import math
 import sys
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def code_digest(*modules):
 
 wildcard_constraints:
     dataset=r"digits|cifar10",
+    method=r"random|dropout|diagonal|lowrank|averaging",
     model=r"[a-z0-9_]+",
     seed=r"\d+",
 
@@ -52,6 +54,44 @@ TABLE_NAMES = ["weight_cosine", "prediction_disagreement", "checkpoint_metrics",
 def run_checkpoints():
     """The checkpoints of one run, {dataset}/{model}/{seed} left as wildcards."""
     return [CHECKPOINT.replace("{epoch}", f"{e:03d}") for e in EPOCHS]
+
+
+SUBSPACE_METHODS = config["subspace"]["methods"]
+SAMPLES = "results/{dataset}/{model}/seed{seed}/subspace/{method}.parquet"
+SUBSPACE_TABLE_NAMES = ["subspace_tsne", "subspace_diversity_points", "section5_ensembles"]
+SUBSPACE_FIGURE_NAMES = ["subspace_tsne", "section5_ensembles"]
+
+
+def late_epochs():
+    """The last late_fraction of the checkpoints (never epoch 0; at least two when possible)."""
+    n = max(math.ceil(EPOCHS[-1] * config["subspace"]["late_fraction"]), min(2, EPOCHS[-1]))
+    return EPOCHS[-n:]
+
+
+def get_late_checkpoints(wildcards):
+    paths = checkpoint_paths(wildcards.dataset, wildcards.model, wildcards.seed)
+    return [paths[e] for e in late_epochs()]
+
+
+def get_subspace_settings(wildcards):
+    """Only this method's settings, so changing another method's scale reruns nothing here."""
+    sub = config["subspace"]
+    settings = {"late_fraction": sub["late_fraction"], "late_epochs": late_epochs(),
+                "ensemble_samples": sub["ensemble_samples"], "plane_samples": sub["plane_samples"]}
+    if wildcards.method == "lowrank":
+        settings["rank"] = sub["rank"]
+    settings.update(sub.get(wildcards.method, {}))
+    return settings
+
+
+def get_all_samples(wildcards):
+    """Sample files of every configured method, method-major then seed."""
+    return expand(SAMPLES, dataset=wildcards.dataset, model=wildcards.model, method=SUBSPACE_METHODS, seed=SEEDS)
+
+
+def get_tsne_samples(wildcards):
+    return expand(SAMPLES, dataset=wildcards.dataset, model=wildcards.model, method=SUBSPACE_METHODS,
+                  seed=get_tsne_seeds())
 
 
 def checkpoint_paths(dataset, model, seed):
@@ -122,8 +162,12 @@ def get_tsne_predictions(wildcards):
 
 
 def get_diversity_point_tables(wildcards):
-    """Point sets of the diversity-accuracy plane: open to more (e.g. subspace samples)."""
-    return [f"{TABLES}/diversity_points.parquet".format(**wildcards)]
+    """Point sets of the diversity-accuracy plane: independent solutions and the reference's
+    trajectory, plus the reference's subspace samples when subspace methods are configured."""
+    tables = [f"{TABLES}/diversity_points.parquet"]
+    if SUBSPACE_METHODS:
+        tables.append(f"{TABLES}/subspace_diversity_points.parquet")
+    return [t.format(**wildcards) for t in tables]
 
 
 def get_strip_epochs():
@@ -145,6 +189,8 @@ FIGURE_CATEGORIES = {
     "ensemble_size": "4. Ensembles",
     "ensemble_by_epoch": "4. Ensembles",
     "diversity_accuracy": "4. Ensembles",
+    "subspace_tsne": "5. Subspace sampling",
+    "section5_ensembles": "5. Subspace sampling",
 }
 
 
@@ -156,10 +202,10 @@ def figure_outputs(name):
 
 
 def get_final_outputs():
-    tables = expand(f"{TABLES}/{{name}}.parquet", dataset=DATASET, model=MODELS, name=TABLE_NAMES)
-    figures = expand(f"{FIGURES}/{{name}}.{{ext}}", dataset=DATASET, model=MODELS, name=FIGURE_NAMES,
-                     ext=["png", "pdf"])
-    return tables + figures
+    tables = TABLE_NAMES + (SUBSPACE_TABLE_NAMES if SUBSPACE_METHODS else [])
+    figures = FIGURE_NAMES + (SUBSPACE_FIGURE_NAMES if SUBSPACE_METHODS else [])
+    return expand(f"{TABLES}/{{name}}.parquet", dataset=DATASET, model=MODELS, name=tables) + expand(
+        f"{FIGURES}/{{name}}.{{ext}}", dataset=DATASET, model=MODELS, name=figures, ext=["png", "pdf"])
 
 
 def get_resume_dir(wildcards):

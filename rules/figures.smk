@@ -252,3 +252,45 @@ rule plot_diversity_accuracy:
         "../envs/analysis.yaml"
     script:
         f"{SCRIPTS}/plot.py"
+
+
+rule plot_subspace_tsne:
+    input:
+        tsne=f"{TABLES}/subspace_tsne.parquet",
+    output:
+        figure_outputs("subspace_tsne"),
+    log:
+        "logs/plot_subspace_tsne/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/plot_subspace_tsne/{dataset}/{model}.tsv"
+    params:
+        code=code_digest("plots", "plots_subspace", "io"),
+        dpi=config["figures"]["dpi"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/plot.py"
+
+
+rule plot_section5_ensembles:
+    input:
+        ensembles=f"{TABLES}/section5_ensembles.parquet",
+    output:
+        figure_outputs("section5_ensembles"),
+    log:
+        "logs/plot_section5_ensembles/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/plot_section5_ensembles/{dataset}/{model}.tsv"
+    params:
+        code=code_digest("plots", "plots_subspace", "io"),
+        dpi=config["figures"]["dpi"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/plot.py"

@@ -21,20 +21,20 @@ SEEDS, EPOCHS, MODEL = [0, 1], [0, 1, 2], "small_cnn"
 BASE = "results/digits/small_cnn"
 TABLE_RULES = ["weight_cosine", "prediction_disagreement", "checkpoint_metrics", "confusion", "hard_examples",
                "misclassified_overlap", "function_space_tsne", "diversity_accuracy", "ensemble_metrics",
-               "ensemble_by_epoch"]
+               "ensemble_by_epoch", "subspace_tsne", "subspace_diversity_points", "section5_ensembles"]
 FIGURES = ["training_curves", "trajectory_similarity", "seed_similarity", "confusion_final", "confusion_epochs",
            "misclassified_overlap", "hard_examples", "function_space_tsne", "ensemble_size", "ensemble_by_epoch",
-           "diversity_accuracy"]
+           "diversity_accuracy", "subspace_tsne", "section5_ensembles"]
+METHODS = ["random", "averaging"]  # the tiny config's subspace methods
+SUBSPACE_DOWNSTREAM = ["subspace_tsne", "subspace_diversity_points", "section5_ensembles", "plot_subspace_tsne",
+                       "plot_section5_ensembles", "plot_diversity_accuracy"]
 PLOT_RULES = [f"plot_{f}" for f in FIGURES]
 ANALYSIS_RULES = TABLE_RULES + PLOT_RULES
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("tiny")
-    config = write_config(workdir)
-    snakemake(workdir, config)
-    return workdir, config
+def run(tiny_run):
+    return tiny_run
 
 
 def test_dataset_contract(run):
@@ -135,7 +135,8 @@ def test_added_seed_plans_only_that_seed_and_dependents(run):
     workdir, _ = run
     config = write_config(workdir, {"seeds": [0, 1, 2]}, name="three_seeds.yaml")
     jobs, out = planned_jobs(workdir, config, with_output=True)
-    assert jobs == {"train": 1, "predict": 1, **{r: 1 for r in ANALYSIS_RULES}, "all": 1}
+    assert jobs == {"train": 1, "predict": 1, "subspace_samples": len(METHODS), **{r: 1 for r in ANALYSIS_RULES},
+                    "all": 1}
     assert "seed=2" in out and "seed=0" not in out and "seed=1" not in out
 
 
@@ -150,8 +151,9 @@ def test_prediction_setting_does_not_retrain(run):
     workdir, _ = run
     config = write_config(workdir, {"predict": {"batch_size": 64}}, name="predict.yaml")
     jobs = planned_jobs(workdir, config)
-    # the weight cosine depends on checkpoints only, so it stays too
-    assert jobs == {"predict": 2, **{r: 1 for r in ANALYSIS_RULES if r != "weight_cosine"}, "all": 1}
+    # the forward-pass batch size also serves the subspace samples; the weight cosine stays
+    assert jobs == {"predict": 2, "subspace_samples": 2 * len(METHODS),
+                    **{r: 1 for r in ANALYSIS_RULES if r != "weight_cosine"}, "all": 1}
 
 
 def test_analysis_jobs_never_import_tensorflow(run, tmp_path):
@@ -239,16 +241,25 @@ def test_library_edits_rerun_only_the_rules_that_use_them(run, tmp_path):
     ({"ensembles": {"max_subsets": 1}}, ["ensemble_metrics", "plot_ensemble_size"]),
     ({"ensembles": {"ece_bins": 10}}, ["ensemble_metrics", "ensemble_by_epoch", "plot_ensemble_size",
                                        "plot_ensemble_by_epoch"]),
-    ({"tsne": {"perplexity": 3}}, ["function_space_tsne", "plot_function_space_tsne"]),
-    ({"diversity": {"reference_seed": 1}}, ["diversity_accuracy", "plot_diversity_accuracy"]),
+    ({"tsne": {"perplexity": 3}}, ["function_space_tsne", "plot_function_space_tsne", "subspace_tsne",
+                                   "plot_subspace_tsne"]),
+    ({"diversity": {"reference_seed": 1}}, ["diversity_accuracy", "subspace_diversity_points",
+                                            "plot_diversity_accuracy"]),
     ({"similarity": {"cosine_parameters": "kernels"}}, ["weight_cosine", "plot_trajectory_similarity",
                                                         "plot_seed_similarity"]),
     ({"figures": {"gallery_size": 4}}, ["plot_hard_examples"]),
-], ids=["ensemble-subsets", "ece-bins", "tsne", "diversity-reference", "cosine-parameters", "gallery"])
+    ({"subspace": {"random": {"plane_scale": 3.0}}}, {"subspace_samples": 2, **{r: 1 for r in SUBSPACE_DOWNSTREAM}}),
+    ({"subspace": {"methods": METHODS + ["diagonal"]}}, {"subspace_samples": 2, **{r: 1 for r in SUBSPACE_DOWNSTREAM}}),
+], ids=["ensemble-subsets", "ece-bins", "tsne", "diversity-reference", "cosine-parameters", "gallery",
+        "one-method-scale", "added-method"])
 def test_analysis_setting_reruns_only_that_analysis(run, override, rules):
     workdir, _ = run
-    assert planned_jobs(workdir, write_config(workdir, override, name="override.yaml")) == \
-        {**{r: 1 for r in rules}, "all": 1}
+    expected = rules if isinstance(rules, dict) else {r: 1 for r in rules}
+    jobs, out = planned_jobs(workdir, write_config(workdir, override, name="override.yaml"), with_output=True)
+    assert jobs == {**expected, "all": 1}
+    if "subspace" in override:  # exactly the changed or added method's sampling jobs
+        changed = "diagonal" if "methods" in override["subspace"] else "random"
+        assert out.count(f"method={changed}") == 2 and "method=averaging" not in out
 
 
 def test_function_space_and_ensemble_tables(run):
@@ -300,6 +311,25 @@ def test_corrupt_file_fails_naming_it_and_leaves_other_outputs(run, tmp_path, vi
     assert proc.returncode != 0
     logs = "".join(p.read_text() for p in (workdir / "logs").rglob("*.log"))
     assert f"{victim}" in logs and ("cannot" in logs or "truncated" in logs.lower())
+    # Jobs that do not read the damaged part may rerun and succeed; nothing is left half-written.
     for p, content in before.items():
-        if p.exists():  # a job that failed may have had its own outputs removed by Snakemake; none rewritten
-            assert p.read_bytes() == content, f"{p} was overwritten"
+        if p.exists() and p.read_bytes() != content:
+            if p.suffix == ".parquet":
+                io.read_table(p)
+            elif p.name.endswith(".weights.h5"):
+                io.read_manifest(p)
+    assert not [p for p in (workdir / "results").rglob(".*") if p.is_file()], "temporary files left behind"
+
+
+def test_subspace_samples_and_section5(run):
+    workdir = run[0]
+    for seed in SEEDS:
+        rand = io.read_samples(workdir / f"{BASE}/seed{seed}/subspace/random.parquet", "test", "ensemble")
+        assert rand["probs"].shape == (3, 300, 10) and rand["method"] == "random"
+        assert len(io.read_samples(workdir / f"{BASE}/seed{seed}/subspace/random.parquet", "val", "plane")["sample"]) == 4
+        avg = io.read_samples(workdir / f"{BASE}/seed{seed}/subspace/averaging.parquet", "test", "ensemble")
+        assert avg["probs"].shape[0] == 1
+    s5 = io.read_table(workdir / f"{BASE}/tables/section5_ensembles.parquet").to_pandas()
+    assert {"independent", "random + ensemble", "random alone", "averaging + ensemble"} <= set(s5.kind)
+    pts = io.read_table(workdir / f"{BASE}/tables/subspace_diversity_points.parquet").to_pandas()
+    assert set(pts.kind) <= set(METHODS) and (pts.seed == SEEDS[0]).all()

@@ -70,6 +70,16 @@ def ensemble_by_epoch(i, p, w):
     return plots_ensembles.ensemble_by_epoch(frame(i.ensembles), w.model, w.dataset)
 
 
+def subspace_tsne(i, p, w):
+    from deepens import plots_subspace
+    return plots_subspace.subspace_tsne(frame(i.tsne), w.model, w.dataset)
+
+
+def section5_ensembles(i, p, w):
+    from deepens import plots_subspace
+    return plots_subspace.section5_ensembles(frame(i.ensembles), w.model, w.dataset)
+
+
 _job.start(snakemake, inputs=[])  # noqa: F821
 figure = globals()[snakemake.rule.removeprefix("plot_")](snakemake.input, snakemake.params, snakemake.wildcards)  # noqa: F821
 plots.save_figure(figure, snakemake.output, snakemake.params.dpi)  # noqa: F821

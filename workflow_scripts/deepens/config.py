@@ -81,6 +81,11 @@ def _cross_checks(config) -> list[str]:
     ref = config["diversity"]["reference_seed"]
     if ref is not None and ref not in config["seeds"]:
         problems.append(f"config key 'diversity.reference_seed': {ref} is not one of the seeds {config['seeds']}")
+    dropout = config["subspace"]["dropout"]
+    for key in ("ensemble_scale", "plane_scale"):
+        if dropout[key] >= 1:
+            problems.append(f"config key 'subspace.dropout.{key}': {dropout[key]} must be below 1 "
+                            f"(it scales the weight-dropout rate)")
     from matplotlib import colormaps
     if fig["colormap"] not in colormaps:
         problems.append(f"config key 'figures.colormap': {fig['colormap']!r} is not a matplotlib colormap")

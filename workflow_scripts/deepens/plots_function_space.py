@@ -68,12 +68,22 @@ def tsne_trajectories(table: pd.DataFrame, model, dataset):
     return fig
 
 
+METHOD_LABELS = {"random": "random subspace", "dropout": "dropout subspace", "diagonal": "diagonal Gaussian",
+                 "lowrank": "low-rank Gaussian", "averaging": "weight averaging"}
+METHOD_MARKERS = {"random": "o", "dropout": "s", "diagonal": "^", "lowrank": "D", "averaging": "P"}
+METHOD_COLORS = {"random": "tab:blue", "dropout": "tab:orange", "diagonal": "tab:green", "lowrank": "tab:purple",
+                 "averaging": "tab:brown"}
+
+
 def kind_styles(kinds):
     others = zip(itertools.cycle(OTHER_COLORS), itertools.cycle(OTHER_MARKERS))
     styles = {}
     for kind in kinds:
-        styles[kind] = KIND_STYLES.get(kind) or dict(zip(("color", "marker"), next(others)),
-                                                      label=kind.replace("_", " "), s=22, alpha=0.7, zorder=3)
+        if kind in METHOD_LABELS:  # subspace samples look the same in every figure
+            style = dict(color=METHOD_COLORS[kind], marker=METHOD_MARKERS[kind], label=METHOD_LABELS[kind])
+        else:
+            style = dict(zip(("color", "marker"), next(others)), label=kind.replace("_", " "))
+        styles[kind] = KIND_STYLES.get(kind) or dict(style, s=22, alpha=0.7, zorder=3)
     return styles
 
 
