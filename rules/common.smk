@@ -137,6 +137,15 @@ def get_train_mem_mb(wildcards, attempt):
     return (MODEL_MEM_MB[wildcards.model] + data_mb) * 2 ** (attempt - 1)
 
 
+def analysis_mem_mb(base_mb):
+    """Memory of an analysis job: base_mb, doubled on each retry."""
+
+    def mem_mb(wildcards, attempt):
+        return base_mb * 2 ** (attempt - 1)
+
+    return mem_mb
+
+
 def get_train_runtime(wildcards, attempt):
     """Wall-time minutes: epochs x per-epoch cost x safety factor, longer on each retry."""
     seconds = EPOCH_SECONDS[wildcards.model] * DATASET_SCALE[wildcards.dataset] * (len(EPOCHS) + 2)

@@ -1,3 +1,9 @@
+# Data preparation runs where Snakemake runs (on a cluster: the submit host), which usually
+# has the network and the storage that compute nodes lack.
+localrules:
+    prepare_dataset,
+
+
 rule prepare_dataset:
     input:
         source=get_dataset_source,
@@ -15,7 +21,7 @@ rule prepare_dataset:
         scratch_dir="results/{dataset}/.scratch",
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=analysis_mem_mb(4000),
     conda:
         "../envs/analysis.yaml"
     script:

@@ -16,7 +16,7 @@ rule ensemble_metrics:
         bins=config["ensembles"]["ece_bins"],
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=analysis_mem_mb(4000),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -38,7 +38,7 @@ rule ensemble_by_epoch:
         bins=config["ensembles"]["ece_bins"],
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=analysis_mem_mb(4000),
     conda:
         "../envs/analysis.yaml"
     script:

@@ -17,7 +17,7 @@ rule plot_training_curves:
         dpi=config["figures"]["dpi"],
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=analysis_mem_mb(2000),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -41,7 +41,7 @@ rule plot_trajectory_similarity:
         dpi=config["figures"]["dpi"],
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=analysis_mem_mb(2000),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -65,7 +65,7 @@ rule plot_seed_similarity:
         dpi=config["figures"]["dpi"],
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=analysis_mem_mb(2000),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -89,7 +89,7 @@ rule plot_confusion_final:
         dpi=config["figures"]["dpi"],
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=analysis_mem_mb(2000),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -114,7 +114,7 @@ rule plot_confusion_epochs:
         dpi=config["figures"]["dpi"],
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=analysis_mem_mb(2000),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -138,7 +138,7 @@ rule plot_misclassified_overlap:
         dpi=config["figures"]["dpi"],
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=analysis_mem_mb(2000),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -162,7 +162,7 @@ rule plot_hard_examples:
         dpi=config["figures"]["dpi"],
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=analysis_mem_mb(2000),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -183,7 +183,7 @@ rule plot_function_space_tsne:
         dpi=config["figures"]["dpi"],
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=analysis_mem_mb(2000),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -204,7 +204,7 @@ rule plot_ensemble_size:
         dpi=config["figures"]["dpi"],
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=analysis_mem_mb(2000),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -225,7 +225,7 @@ rule plot_ensemble_by_epoch:
         dpi=config["figures"]["dpi"],
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=analysis_mem_mb(2000),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -247,7 +247,7 @@ rule plot_diversity_accuracy:
         dpi=config["figures"]["dpi"],
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=analysis_mem_mb(2000),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -268,7 +268,7 @@ rule plot_subspace_tsne:
         dpi=config["figures"]["dpi"],
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=analysis_mem_mb(2000),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -289,7 +289,7 @@ rule plot_section5_ensembles:
         dpi=config["figures"]["dpi"],
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=analysis_mem_mb(2000),
     conda:
         "../envs/analysis.yaml"
     script:

@@ -12,7 +12,7 @@ rule confusion:
         seeds=SEEDS,
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=analysis_mem_mb(2000),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -33,7 +33,7 @@ rule hard_examples:
         seeds=SEEDS,
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=analysis_mem_mb(2000),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -54,7 +54,7 @@ rule misclassified_overlap:
         seeds=SEEDS,
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=analysis_mem_mb(4000),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -79,7 +79,7 @@ rule function_space_tsne:
         max_iter=config["tsne"]["max_iter"],
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=analysis_mem_mb(4000),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -102,7 +102,7 @@ rule diversity_accuracy:
         reference_seed=get_reference_seed(),
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=analysis_mem_mb(2000),
     conda:
         "../envs/analysis.yaml"
     script:

@@ -15,7 +15,7 @@ rule weight_cosine:
         block_elements=config["similarity"]["block_elements"],
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=analysis_mem_mb(4000),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -36,7 +36,7 @@ rule prediction_disagreement:
         seeds=SEEDS,
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=analysis_mem_mb(4000),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -57,7 +57,7 @@ rule checkpoint_metrics:
         seeds=SEEDS,
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=analysis_mem_mb(2000),
     conda:
         "../envs/analysis.yaml"
     script:

@@ -44,7 +44,7 @@ rule subspace_tsne:
         max_iter=config["tsne"]["max_iter"],
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=analysis_mem_mb(4000),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -68,7 +68,7 @@ rule subspace_diversity_points:
         reference_seed=get_reference_seed(),
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=analysis_mem_mb(2000),
     conda:
         "../envs/analysis.yaml"
     script:
@@ -94,7 +94,7 @@ rule section5_ensembles:
         bins=config["ensembles"]["ece_bins"],
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=analysis_mem_mb(4000),
     conda:
         "../envs/analysis.yaml"
     script:

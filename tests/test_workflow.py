@@ -238,9 +238,10 @@ def test_library_edits_rerun_only_the_rules_that_use_them(run, tmp_path):
 
 
 @pytest.mark.parametrize("override, rules", [
-    ({"ensembles": {"max_subsets": 1}}, ["ensemble_metrics", "plot_ensemble_size"]),
+    ({"ensembles": {"max_subsets": 1}}, ["ensemble_metrics", "plot_ensemble_size", "section5_ensembles",
+                                         "plot_section5_ensembles"]),
     ({"ensembles": {"ece_bins": 10}}, ["ensemble_metrics", "ensemble_by_epoch", "plot_ensemble_size",
-                                       "plot_ensemble_by_epoch"]),
+                                       "plot_ensemble_by_epoch", "section5_ensembles", "plot_section5_ensembles"]),
     ({"tsne": {"perplexity": 3}}, ["function_space_tsne", "plot_function_space_tsne", "subspace_tsne",
                                    "plot_subspace_tsne"]),
     ({"diversity": {"reference_seed": 1}}, ["diversity_accuracy", "subspace_diversity_points",

@@ -1,0 +1,456 @@
+"""SLURM: the cluster profiles, and a real end-to-end run on a local single-node cluster.
+
+Static checks (always run, no cluster): profiles/slurm and its CI overlay
+profiles/slurm-local-ci parse, the overlay changes only site values, every rule of the
+workflow is either a GPU (TensorFlow) job or in the per-model analysis group, the memory
+ceiling fits the largest training request after a retry, and a dry run with the real
+profile plans one grouped SLURM job per model.
+
+End to end (only when CI=true or DEEPENS_SLURM_TEST=1, as root on a Debian machine): a
+module fixture runs tools/local-slurm/start.sh (apt-get installs slurm, munge, mariadb;
+starts the daemons) and ALWAYS runs tools/local-slurm/stop.sh --purge afterwards, whatever
+happened. Then the tiny DAG runs through the slurm executor with
+`--profile profiles/slurm --profile profiles/slurm-local-ci`, and sacct, the provenance of
+the outputs and a deliberately failing job are checked. A run is watched with squeue: a
+job pending for a reason that will never clear (e.g. ReqNodeNotAvail from a GPU request on
+the GPU-less node) fails the test within about a minute instead of hanging.
+
+    DEEPENS_SLURM_TEST=1 .venv/bin/python -m pytest -q -s tests/test_slurm.py
+"""
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import h5py
+import pytest
+import yaml
+from workflow_helpers import ROOT, SNAKEMAKE, planned_jobs, snakemake, write_config
+
+from deepens import io
+
+BASE_PROFILE = ROOT / "profiles" / "slurm"
+CI_PROFILE = ROOT / "profiles" / "slurm-local-ci"
+PROFILE_ARGS = ["--profile", str(BASE_PROFILE), "--profile", str(CI_PROFILE)]
+START = ROOT / "tools" / "local-slurm" / "start.sh"
+STOP = ROOT / "tools" / "local-slurm" / "stop.sh"
+DAEMON_PIDFILES = {"slurmctld": "/run/slurmctld.pid", "slurmd": "/run/slurmd.pid",
+                   "slurmdbd": "/run/slurmdbd.pid", "munged": "/run/munge/munged.pid",
+                   "mariadbd": "/run/mysqld/mysqld.pid"}
+# Rules that are neither GPU jobs nor analysis: one job per dataset upstream of everything,
+# and the target rule (a local no-op, never submitted).
+UPSTREAM_RULES = {"prepare_dataset"}
+TARGET_RULES = {"all"}
+# Values the CI overlay may change (site values); everything else must equal profiles/slurm.
+SITE_SET_RESOURCES = {"gpu", "slurm_partition"}
+SITE_DEFAULT_RESOURCES = {"slurm_account", "slurm_partition", "mem_mb", "runtime"}
+SITE_RESOURCES = {"mem_mb"}
+OVERLAY_KEYS = {"jobs", "latency-wait", "default-resources", "resources", "set-resources"}
+# squeue reasons that never clear on their own: fail after HOPELESS_AFTER s
+HOPELESS_AFTER, BUSY_AFTER = 60, 180
+WAITING_REASONS = {"None", "Priority", "Dependency", "BeginTime", "Resources"}
+TIMINGS: dict[str, float] = {}
+
+
+def load(profile: Path) -> dict:
+    return yaml.safe_load((profile / "config.yaml").read_text())
+
+
+def workflow_rules() -> dict[str, str]:
+    """{rule name: its source text} of every rule in the Snakefile and rules/*.smk."""
+    rules = {}
+    for path in [ROOT / "Snakefile", *sorted((ROOT / "rules").glob("*.smk"))]:
+        text = path.read_text()
+        starts = [(m.start(), m.group(1)) for m in re.finditer(r"^rule (\w+):", text, re.M)]
+        for i, (pos, name) in enumerate(starts):
+            rules[name] = text[pos:starts[i + 1][0] if i + 1 < len(starts) else len(text)]
+    return rules
+
+
+def gpu_rules() -> set[str]:
+    """Rules that run TensorFlow (the training environment): they are the GPU jobs."""
+    return {name for name, src in workflow_rules().items() if "envs/training.yaml" in src}
+
+
+def analysis_rules() -> set[str]:
+    return set(workflow_rules()) - gpu_rules() - UPSTREAM_RULES - TARGET_RULES
+
+
+# ---------------------------------------------------------------- static checks ----
+
+def test_profiles_parse_and_base_has_the_workflow_policy():
+    base = load(BASE_PROFILE)
+    assert base["executor"] == "slurm"
+    assert base["retries"] == 1 and base["rerun-incomplete"] is True and base["keep-going"] is True
+    assert base["printshellcmds"] is True and base["latency-wait"] >= 30 and base["jobs"] >= 1
+    assert "cores" not in base, "--cores caps every rule's threads (and cpus_per_task) on a cluster"
+    assert base["set-resource-scopes"] == {"group_slot": "local"}
+    assert base["resources"]["group_slot"] == 1 and base["default-resources"]["group_slot"] == 1
+    for rule, res in base["set-resources"].items():
+        assert res["gpu"] == 1 and res["cpus_per_task"] == "threads", rule
+        assert "mem_mb" not in res and "runtime" not in res, \
+            f"{rule}: memory and runtime come from the rule's functions in rules/common.smk"
+    # every site line says what to change
+    for line in (BASE_PROFILE / "config.yaml").read_text().splitlines():
+        if re.match(r"\s*(slurm_account|slurm_partition|jobs):", line):
+            assert "# SITE" in line, f"site setting without a '# SITE: ...' comment: {line!r}"
+
+
+def test_ci_overlay_changes_only_site_values():
+    base, ci = load(BASE_PROFILE), load(CI_PROFILE)
+    extra = set(ci) - OVERLAY_KEYS - {k for k in ci if k.startswith("slurm-")}
+    assert not extra, f"the CI overlay must not replace workflow policy keys: {sorted(extra)}"
+    assert ci["slurm-init-seconds-before-status-checks"] <= 5
+    # set-resources: the same rules and keys; only the GPU count and the partition differ
+    assert set(ci["set-resources"]) == set(base["set-resources"])
+    for rule, res in base["set-resources"].items():
+        assert set(ci["set-resources"][rule]) == set(res), rule
+        for key, value in res.items():
+            if key not in SITE_SET_RESOURCES:
+                assert ci["set-resources"][rule][key] == value, (rule, key)
+        assert ci["set-resources"][rule]["gpu"] == 0, "the local test node has no GPUs"
+    for section, site in (("default-resources", SITE_DEFAULT_RESOURCES), ("resources", SITE_RESOURCES)):
+        assert set(ci[section]) == set(base[section]), section
+        for key, value in base[section].items():
+            if key not in site:
+                assert ci[section][key] == value, (section, key)
+
+
+def test_every_rule_is_a_gpu_job_or_in_its_models_analysis_group():
+    base = load(BASE_PROFILE)
+    assert set(base["set-resources"]) == gpu_rules(), \
+        "profiles/slurm set-resources must list exactly the TensorFlow rules (envs/training.yaml)"
+    groups = base["groups"]
+    missing = analysis_rules() - set(groups)
+    assert not missing, f"add these analysis rules to `groups:` of profiles/slurm: {sorted(missing)}"
+    assert set(groups) == analysis_rules(), f"not analysis rules: {sorted(set(groups) - analysis_rules())}"
+    names = set(groups.values())
+    assert len(names) == 1, names
+    (name,) = names
+    assert "{model}" in name and "{dataset}" in name, "one group (= one SLURM job) per dataset and model"
+    assert base["group-components"][name] >= 20
+
+
+def test_memory_ceiling_fits_the_largest_training_request_after_retries():
+    """Snakemake caps every job's mem_mb at `resources: mem_mb`: it must not undo the retry scaling."""
+    # common.smk is Snakemake, not Python: take just the top-level statements we need
+    chunks, current = [], []
+    for line in (ROOT / "rules" / "common.smk").read_text().splitlines():
+        if line and not line[0].isspace() and not line.startswith("#") and not line.startswith(")") \
+                and not line.startswith("}") and not line.startswith("]"):
+            current = [line]
+            chunks.append(current)
+        elif current:
+            current.append(line)
+    keep = [c for c in chunks if re.match(r"(MODEL_MEM_MB\s*=|def get_train_mem_mb\()", c[0])]
+    assert len(keep) == 2, "rules/common.smk: MODEL_MEM_MB or get_train_mem_mb not found"
+    namespace = {}
+    exec(compile("\n".join("\n".join(c) for c in keep), "rules/common.smk", "exec"), namespace)
+    base, ci = load(BASE_PROFILE), load(CI_PROFILE)
+    attempts = 1 + base["retries"]
+    largest = max(namespace["get_train_mem_mb"](SimpleNamespace(dataset=d, model=m), attempts)
+                  for d in ("digits", "cifar10") for m in namespace["MODEL_MEM_MB"])
+    assert base["resources"]["mem_mb"] >= largest
+    tiny = yaml.safe_load((ROOT / "tests" / "configs" / "tiny.yaml").read_text())
+    assert ci["resources"]["mem_mb"] >= max(
+        namespace["get_train_mem_mb"](SimpleNamespace(dataset="digits", model=m), attempts) for m in tiny["models"])
+
+
+def test_dry_run_with_the_real_profile_plans_one_analysis_job_per_model(tmp_path):
+    config = write_config(tmp_path, {"models": ["small_cnn", "medium_cnn"], "train": {"intra_op_threads": 2}})
+    jobs, out = planned_jobs(tmp_path, config, "--profile", str(BASE_PROFILE), with_output=True)
+    assert jobs["train"] == 4
+    group_jobs = re.findall(r"Group job (\S+) ", out)
+    assert sorted(group_jobs) == ["analysis_digits_medium_cnn", "analysis_digits_small_cnn"], group_jobs
+    train_resources = re.findall(r"rule train:.*?resources: ([^\n]*)", out, re.S)
+    assert train_resources and all("gpu=1" in r and "cpus_per_task=2" in r and "slurm_partition=gpu" in r
+                                   for r in train_resources), train_resources
+
+
+# ------------------------------------------------------------------- end to end ----
+
+def e2e_skip_reason() -> str | None:
+    if os.environ.get("CI", "").lower() != "true" and os.environ.get("DEEPENS_SLURM_TEST") != "1":
+        return ("SLURM end-to-end test skipped: it runs only in CI (CI=true) or with DEEPENS_SLURM_TEST=1, "
+                "because it apt-get installs slurm/munge/mariadb and starts daemons as root")
+    if os.environ.get("DEEPENS_SLURM_TEST") == "0":
+        return "SLURM end-to-end test skipped: DEEPENS_SLURM_TEST=0"
+    if os.geteuid() != 0:
+        return "SLURM end-to-end test skipped: it must run as root (it installs packages and starts daemons)"
+    if not shutil.which("apt-get"):
+        return "SLURM end-to-end test skipped: it needs a Debian/Ubuntu machine with apt-get"
+    conf = Path("/etc/slurm/slurm.conf")
+    first = conf.read_text().splitlines()[:1] if conf.exists() else []
+    if first and not re.search(r"generated by (deepens tools/local-slurm/start.sh|start-local-slurm.sh)", first[0]):
+        return "SLURM end-to-end test skipped: /etc/slurm/slurm.conf belongs to a real cluster here"
+    return None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def daemon_pids() -> dict[str, int]:
+    pids = {}
+    for name, pidfile in DAEMON_PIDFILES.items():
+        try:
+            pids[name] = int(Path(pidfile).read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return pids
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    reason = e2e_skip_reason()
+    if reason:
+        print(f"\n[test_slurm] {reason}", file=sys.stderr)
+        pytest.skip(reason)
+    started = time.monotonic()
+    pids = {}
+    try:
+        try:
+            proc = subprocess.run([str(START)], capture_output=True, text=True, timeout=300)
+        except subprocess.TimeoutExpired as err:
+            pytest.fail(f"tools/local-slurm/start.sh took over 300 s:\n{err.stderr}")
+        pids = daemon_pids()
+        if proc.returncode != 0:
+            pytest.fail(f"tools/local-slurm/start.sh failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        TIMINGS["start.sh"] = time.monotonic() - started
+        yield pids
+    finally:
+        t0 = time.monotonic()
+        stop = subprocess.run([str(STOP), "--purge"], capture_output=True, text=True, timeout=180)
+        TIMINGS["stop.sh"] = time.monotonic() - t0
+        TIMINGS["total (start to stop)"] = time.monotonic() - started
+        print("\n[test_slurm] timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in TIMINGS.items()),
+              file=sys.stderr)
+        survivors = {name: pid for name, pid in {**pids, **daemon_pids()}.items() if pid_alive(pid)}
+        assert stop.returncode == 0 and not survivors, \
+            f"daemons left running: {survivors}\n{stop.stdout}\n{stop.stderr}"
+
+
+def sacct() -> dict[str, dict]:
+    """{job id: {name, state, comment, ...}} of every job the accounting DB knows."""
+    out = subprocess.run(
+        ["sacct", "-X", "--parsable2", "--noheader", "--starttime", "2000-01-01",
+         "--format=JobIDRaw,JobName,State,Comment,ReqCPUS,ReqMem,Timelimit"],
+        capture_output=True, text=True, timeout=60, check=True).stdout
+    jobs = {}
+    for line in out.splitlines():
+        jid, name, state, comment, cpus, mem, limit = line.split("|")
+        jobs[jid] = dict(name=name, state=state.split()[0], comment=comment, cpus=cpus, mem=mem, limit=limit)
+    return jobs
+
+
+def squeue() -> list[tuple[str, str, str]]:
+    out = subprocess.run(["squeue", "-h", "-o", "%i %T %r"], capture_output=True, text=True, timeout=30).stdout
+    return [tuple(line.split(None, 2)) for line in out.splitlines() if len(line.split(None, 2)) == 3]
+
+
+def stop_process_group(proc: subprocess.Popen):
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_workflow(workdir: Path, config: Path, *args, label: str, timeout=900):
+    """snakemake through the slurm executor with both profiles, watched with squeue.
+
+    Returns (returncode, output, {job id: sacct record} of the jobs this run submitted).
+    Fails at once if a job pends for a reason that never clears, or on timeout.
+    """
+    before = set(sacct())
+    cmd = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(config), "--cores", "2", *PROFILE_ARGS, *args]
+    log = workdir / f"snakemake-{label.replace(' ', '-')}.log"
+    t0 = time.monotonic()
+    pending_since: dict[str, float] = {}
+    problem = None
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(cmd, cwd=workdir, stdout=fh, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+        while proc.poll() is None:
+            time.sleep(2)
+            now = time.monotonic()
+            queue = squeue()
+            for jid, state, reason in queue:
+                if state != "PENDING":
+                    pending_since.pop(jid, None)
+                    continue
+                waited = now - pending_since.setdefault(jid, now)
+                limit = BUSY_AFTER if reason in WAITING_REASONS else HOPELESS_AFTER
+                if waited > limit:
+                    problem = f"SLURM job {jid} pending for {waited:.0f} s, reason {reason}"
+            if now - t0 > timeout:
+                problem = f"snakemake still running after {timeout} s"
+            if problem:
+                stop_process_group(proc)
+                ours = [jid for jid, _, _ in queue]
+                if ours:
+                    subprocess.run(["scancel", *ours], timeout=30)
+                pytest.fail(f"{label}: {problem}\nsqueue:\n" + "\n".join(" ".join(q) for q in queue)
+                            + f"\n--- snakemake output (tail):\n{log.read_text()[-4000:]}")
+    TIMINGS[label] = time.monotonic() - t0
+    # the plugin comments every submission rule_<rule or group>...; other jobs (start.sh's
+    # `srun hostname`, whose record may reach the DB late) are not this run's
+    jobs = {jid: rec for jid, rec in sacct().items() if jid not in before and rec["comment"].startswith("rule_")}
+    return proc.returncode, log.read_text(), jobs
+
+
+def ci_runtime(attempt: int) -> int:
+    """Minutes per analysis job in the CI profile (an expression of `attempt`)."""
+    return int(eval(str(load(CI_PROFILE)["default-resources"]["runtime"]), {"attempt": attempt}))
+
+
+def minutes(limit: str) -> int:
+    """sacct's Timelimit ([D-]HH:MM:SS) in minutes."""
+    days, _, hms = limit.rpartition("-")
+    h, m, sec = (int(x) for x in hms.split(":"))
+    return int(days or 0) * 1440 + h * 60 + m + (sec > 0)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def job_of(jobs: dict, comment_prefix: str) -> str:
+    hits = [jid for jid, rec in jobs.items() if rec["comment"].startswith(comment_prefix)]
+    assert len(hits) == 1, (comment_prefix, jobs)
+    return hits[0]
+
+
+@pytest.fixture(scope="module")
+def slurm_run(cluster, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("slurm")
+    # no subspace sampling: its TensorFlow jobs get the same set-resources as train/predict
+    # (checked statically above) and would add about a minute
+    config = write_config(workdir, {"subspace": {"methods": []}})
+    t0 = time.monotonic()
+    planned = planned_jobs(workdir, config, *PROFILE_ARGS)
+    TIMINGS["dry run"] = time.monotonic() - t0
+    rc, out, jobs = run_workflow(workdir, config, label="workflow")
+    assert rc == 0, f"snakemake failed ({rc}):\n{out[-6000:]}"
+    return SimpleNamespace(workdir=workdir, config=config, planned=planned, jobs=jobs, out=out,
+                           tiny=yaml.safe_load(config.read_text()))
+
+
+def test_every_job_went_through_sbatch(slurm_run):
+    jobs, planned = slurm_run.jobs, slurm_run.planned
+    groups = load(BASE_PROFILE)["groups"]
+    models = slurm_run.tiny["models"]
+    assert jobs, "no SLURM job was recorded by sacct"
+    assert {rec["name"] for rec in jobs.values()} == {next(iter(jobs.values()))["name"]}, \
+        "one snakemake run = one run uuid as the SLURM job name"
+    assert all(rec["state"] == "COMPLETED" for rec in jobs.values()), jobs
+    single = {rule: n for rule, n in planned.items() if rule not in groups and rule not in TARGET_RULES}
+    expected = sum(single.values()) + len(models)   # analysis: one grouped job per model
+    assert len(jobs) == expected, (planned, jobs)
+    for rule, n in single.items():
+        assert sum(rec["comment"].startswith(f"rule_{rule}_wildcards_") for rec in jobs.values()) == n, rule
+    for model in models:
+        group = job_of(jobs, f"rule_analysis_digits_{model}")
+        rec = jobs[group]
+        # sized for running its rules one after another (group_slot): 1 CPU, the sum of runtimes
+        n_grouped = sum(n for rule, n in planned.items() if rule in groups)
+        assert rec["cpus"] == "1", rec
+        assert minutes(rec["limit"]) == n_grouped * ci_runtime(attempt=1), (rec, n_grouped)
+    for seed in slurm_run.tiny["seeds"]:
+        rec = jobs[job_of(jobs, f"rule_train_wildcards_digits_small_cnn_{seed}")]
+        assert rec["cpus"] == str(slurm_run.tiny.get("train", {}).get("intra_op_threads", 1)), rec
+
+
+def test_provenance_records_the_slurm_job_ids(slurm_run):
+    workdir, jobs = slurm_run.workdir, slurm_run.jobs
+    base = workdir / "results/digits/small_cnn"
+    for seed in slurm_run.tiny["seeds"]:
+        train = job_of(jobs, f"rule_train_wildcards_digits_small_cnn_{seed}")
+        predict = job_of(jobs, f"rule_predict_wildcards_digits_small_cnn_{seed}")
+        assert io.read_provenance(base / f"seed{seed}/predictions.parquet")["slurm_job_id"] == predict
+        assert io.read_provenance(base / f"seed{seed}/history.parquet")["slurm_job_id"] == train
+        for ckpt in sorted((base / f"seed{seed}/checkpoints").glob("epoch*.weights.h5")):
+            with h5py.File(ckpt) as f:
+                assert json.loads(f.attrs["deepens.provenance"])["slurm_job_id"] == train, ckpt
+    group = job_of(jobs, "rule_analysis_digits_small_cnn")
+    tables = sorted((base / "tables").glob("*.parquet"))
+    assert len(tables) >= 10
+    ids = {t.name: io.read_provenance(t)["slurm_job_id"] for t in tables}
+    assert set(ids.values()) == {group}, ids   # every table from the one grouped SLURM job
+
+
+def planned_outputs(dry_run_output: str) -> dict[str, list[str]]:
+    """{rule: its output paths} of the jobs a dry run lists."""
+    outputs: dict[str, list[str]] = {}
+    for m in re.finditer(r"^\s*(?:local)?rule (\w+):\n(?:\s+input: [^\n]*\n)?\s+output: ([^\n]*)", dry_run_output, re.M):
+        outputs.setdefault(m.group(1), []).extend(p.strip() for p in m.group(2).split(","))
+    return outputs
+
+
+def test_failing_job_is_reported_and_recovers(slurm_run):
+    workdir, config = slurm_run.workdir, slurm_run.config
+    base = workdir / "results/digits/small_cnn"
+    corrupt = base / "seed0/predictions.parquet"
+    metrics = base / "tables/checkpoint_metrics.parquet"
+    # --rerun-triggers mtime: only the forced job and what depends on it reruns, even if code
+    # or params changed since the first run (e.g. while editing the workflow)
+    args = ["--forcerun", "checkpoint_metrics", "--rerun-triggers", "mtime"]
+    planned, dry = planned_jobs(workdir, config, *PROFILE_ARGS, *args, with_output=True)
+    groups = load(BASE_PROFILE)["groups"]
+    assert "checkpoint_metrics" in planned and set(planned) - TARGET_RULES <= set(groups), planned
+    forced = {workdir / p for rule, paths in planned_outputs(dry).items() if rule not in TARGET_RULES for p in paths}
+    assert metrics in forced, forced
+    others = {p: sha256(p) for p in sorted((workdir / "results").rglob("*"))
+              if p.is_file() and p not in forced and p != corrupt}
+    original_metrics = io.read_table(metrics).to_pandas()
+    backup = workdir / "predictions.seed0.backup"
+    shutil.copy2(corrupt, backup)
+    st = corrupt.stat()
+    with open(corrupt, "r+b") as fh:
+        fh.truncate(st.st_size // 2)
+    os.utime(corrupt, ns=(st.st_atime_ns, st.st_mtime_ns))   # same mtime: nothing else is outdated
+    assert planned_jobs(workdir, config, *PROFILE_ARGS, *args) == planned
+
+    rc, out, jobs = run_workflow(workdir, config, *args, label="failing run")
+    assert rc != 0, out[-4000:]
+    retries = load(BASE_PROFILE)["retries"]
+    assert len(jobs) == 1 + retries and all(rec["state"] == "FAILED" for rec in jobs.values()), jobs
+    assert all(rec["comment"].startswith("rule_analysis_digits_small_cnn") for rec in jobs.values()), jobs
+    # the retry asked SLURM for more time: the profile's runtime grows with the attempt
+    limits = [minutes(jobs[jid]["limit"]) for jid in sorted(jobs, key=int)]
+    n_forced = sum(n for rule, n in planned.items() if rule in groups)
+    assert limits == [n_forced * ci_runtime(attempt) for attempt in range(1, 2 + retries)], limits
+    rule_log = (workdir / "logs/checkpoint_metrics/digits/small_cnn.log").read_text()
+    assert "seed0/predictions.parquet" in rule_log, rule_log[-3000:]
+    assert "checkpoint_metrics" in out and "Error" in out
+    changed = [str(p) for p, digest in others.items() if not p.exists() or sha256(p) != digest]
+    assert not changed, f"a failing job must not touch other outputs: {changed}"
+
+    shutil.copy2(backup, corrupt)
+    rc, out, jobs = run_workflow(workdir, config, *args, label="rerun after restore")
+    assert rc == 0, out[-6000:]
+    assert len(jobs) == 1 and next(iter(jobs.values()))["state"] == "COMPLETED", jobs
+    (new_id,) = jobs
+    assert io.read_provenance(metrics)["slurm_job_id"] == new_id
+    assert io.read_table(metrics).to_pandas().equals(original_metrics)
+    changed = [str(p) for p, digest in others.items() if sha256(p) != digest]
+    assert not changed, changed
