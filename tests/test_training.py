@@ -74,3 +74,25 @@ def test_nonfinite_loss_fails_naming_the_epoch(tmp_path):
     # the resume state holds the initialisation only: nothing was written for the failed epoch
     assert sorted(p.name for p in (tmp_path / "resume").iterdir()) == ["epoch000.weights.h5", "state.json"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary litter
+
+
+def test_mixed_precision_is_ignored_on_cpu(tmp_path):
+    """The config may ask for mixed precision; without a GPU training stays float32, bit for bit."""
+    import h5py
+    import keras
+
+    assert not tf.config.list_physical_devices("GPU")
+    ds = data.prepare_digits(300, 100)
+    weights = []
+    for mixed in (False, True):
+        out = tmp_path / str(mixed)
+        paths = [out / f"epoch{e:03d}.weights.h5" for e in range(2)]
+        training.train_run(model_name="small_cnn", dataset=ds, seed=1, epochs=1, batch_size=128,
+                           learning_rate=1.6e-3, lr_halving_epochs=10, dropout=0.1, augmentation=False,
+                           steps_per_execution=1, jit_compile=False, intra_op_threads=1, inter_op_threads=1,
+                           checkpoint_paths=paths, history_path=out / "history.parquet",
+                           provenance=provenance.Provenance({}), mixed_precision=mixed, log=lambda *a: None)
+        assert keras.mixed_precision.global_policy().name == "float32"
+        with h5py.File(paths[1]) as f:
+            weights.append(f["layers/conv2d/vars/0"][()])
+    assert weights[0].dtype == np.float32 and np.array_equal(weights[0], weights[1])

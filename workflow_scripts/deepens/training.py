@@ -153,7 +153,8 @@ def run_fingerprint(dataset, **settings) -> str:
 
 def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, lr_halving_epochs,
               dropout, augmentation, steps_per_execution, jit_compile, intra_op_threads,
-              inter_op_threads, checkpoint_paths, history_path, provenance, resume_dir=None, log=print):
+              inter_op_threads, checkpoint_paths, history_path, provenance, mixed_precision=False,
+              resume_dir=None, log=print):
     """Train one (dataset, model, seed) run, writing checkpoint_paths[e] after epoch e.
 
     Killed at any point, a rerun with the same resume_dir (default: `.resume` beside the
@@ -168,11 +169,18 @@ def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, l
     settings = dict(model_name=model_name, seed=seed, epochs=epochs, batch_size=batch_size,
                     learning_rate=learning_rate, lr_halving_epochs=lr_halving_epochs, dropout=dropout,
                     augmentation=augmentation, steps_per_execution=steps_per_execution, jit_compile=jit_compile,
-                    intra_op_threads=intra_op_threads, inter_op_threads=inter_op_threads)
+                    intra_op_threads=intra_op_threads, inter_op_threads=inter_op_threads,
+                    mixed_precision=mixed_precision)
     resume = ResumeState(resume_dir or Path(checkpoint_paths[0]).parent / ".resume",
                          run_fingerprint(dataset, **settings), log)
-    configure_tensorflow(intra_op_threads, inter_op_threads)
+    tf = configure_tensorflow(intra_op_threads, inter_op_threads)
     import keras
+
+    # float16 compute with float32 variables (and a float32 output layer and softmax) pays off
+    # on GPUs only; on a CPU training stays float32 whatever the config says.
+    on_gpu = bool(tf.config.list_physical_devices("GPU"))
+    policy = "mixed_float16" if mixed_precision and on_gpu else "float32"
+    keras.mixed_precision.set_global_policy(policy)
 
     keras.utils.set_random_seed(derive_seed(seed, "init"))
     model = build_model(model_name, dataset.input_shape, dataset.num_classes, seed, dropout)
@@ -221,7 +229,8 @@ def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, l
         save_checkpoint(model, manifest, resume.checkpoint(0), 0, provenance.record(epoch=0))
         resume.save(rows)
     log(f"training {model_name} seed {seed}: {model.count_params():,} parameters, {len(dataset.y_train)} images, "
-        f"{steps} steps/epoch, epochs {start + 1}..{epochs}, threads intra {intra_op_threads} inter {inter_op_threads}")
+        f"{steps} steps/epoch, epochs {start + 1}..{epochs}, threads intra {intra_op_threads} inter {inter_op_threads}, "
+        f"{'GPU' if on_gpu else 'CPU'}, {policy}")
     if start < epochs:
         model.fit(
             train_dataset(dataset.x_train, dataset.y_train, batch_size, derive_seed(seed, "shuffle"),
