@@ -8,23 +8,11 @@ import numpy as np
 import pyarrow as pa
 from sklearn.manifold import TSNE
 
-from .io import ArtifactError, read_predictions
+from .io import iter_runs
 
 # Exact t-SNE gradients cost O(K^2) time and memory, yet for the few hundred checkpoints of
 # a model they are no approximation and faster than Barnes-Hut (about 2x at K = 410).
 EXACT_TSNE_MAX_ROWS = 3000
-
-
-def _read_runs(prediction_paths):
-    """Yield (epochs, labels, probs) per run, checking every run covers the same test points."""
-    labels0 = None
-    for path in prediction_paths:
-        epochs, labels, probs = read_predictions(path, "test")
-        if labels0 is None:
-            labels0, first = labels, path
-        elif not np.array_equal(labels, labels0):
-            raise ArtifactError(f"predictions {path} cover other test examples than {first}")
-        yield epochs, labels, probs
 
 
 # --- t-SNE ---------------------------------------------------------------------------------
@@ -55,7 +43,7 @@ def tsne_table(prediction_paths, seeds, test_points=500, perplexity=10.0, seed=0
     if len(prediction_paths) != len(seeds):
         raise ValueError(f"expected one predictions file per seed ({len(seeds)}), got {len(prediction_paths)}")
     vectors, seed_col, epoch_col, subset = [], [], [], None
-    for s, (epochs, labels, probs) in zip(seeds, _read_runs(prediction_paths)):
+    for s, (epochs, labels, probs) in zip(seeds, iter_runs(prediction_paths)):
         if subset is None:
             subset = test_subset(len(labels), test_points, seed)
         vectors.append(probs[:, subset, :].reshape(len(epochs), -1))
@@ -117,7 +105,7 @@ def diversity_points_table(prediction_paths, seeds, reference_seed) -> pa.Table:
     ref_index = seeds.index(reference_seed)
     # Reference first, so every other run is reduced to its final predictions as it is read.
     order = [ref_index] + [i for i in range(len(seeds)) if i != ref_index]
-    runs = _read_runs([prediction_paths[i] for i in order])
+    runs = iter_runs([prediction_paths[i] for i in order])
     epochs, labels, probs = next(runs)
     reference = probs[-1]
     along = (epochs != 0) & (epochs != epochs[-1])

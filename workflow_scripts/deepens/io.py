@@ -201,6 +201,18 @@ def read_predictions(path, split="test"):
     return epochs, labels, probs.reshape(len(epochs), n, -1)
 
 
+def iter_runs(prediction_paths, split="test"):
+    """Yield (epochs, labels, probs) per run, one at a time, checking all cover the same examples."""
+    labels0 = first = None
+    for path in prediction_paths:
+        epochs, labels, probs = read_predictions(path, split)
+        if labels0 is None:
+            labels0, first = labels, path
+        elif not np.array_equal(labels, labels0):
+            raise ArtifactError(f"predictions {path} cover other {split} examples than {first}")
+        yield epochs, labels, probs
+
+
 # --- subspace samples ------------------------------------------------------------------
 # One table per (run, method): keys (purpose, sample, split, example), the sample's method,
 # drawn scale and test accuracy, the label and float32 probabilities prob_0..prob_{C-1}.

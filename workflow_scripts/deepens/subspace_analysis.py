@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from .ensembles import SCORES, batched_scores, subsets
 from .function_space import diversity_points, embed, test_subset
-from .io import ArtifactError, read_predictions, read_samples
+from .io import ArtifactError, iter_runs, read_predictions, read_samples
 
 METHOD_ORDER = ("random", "dropout", "diagonal", "lowrank", "averaging")
 # Weight averaging yields one function per solution (the averaged weights), not a distribution.
@@ -33,19 +33,6 @@ def _check_inputs(prediction_paths, sample_paths, seeds):
     for method, paths in sample_paths.items():
         if len(paths) != len(seeds):
             raise ValueError(f"method {method!r}: expected one samples file per seed ({len(seeds)}), got {len(paths)}")
-
-
-def _runs(prediction_paths):
-    """Yield (epochs, labels, probs) per run (test split), checking all cover the same examples."""
-    labels0 = None
-    for path in prediction_paths:
-        epochs, labels, probs = read_predictions(path, "test")
-        if labels0 is None:
-            labels0, first = labels, path
-        elif not np.array_equal(labels, labels0):
-            raise ArtifactError(f"predictions {path} cover other test examples than {first}")
-        yield epochs, labels, probs
-        del probs
 
 
 def _samples(path, labels, purpose) -> dict:
@@ -69,7 +56,7 @@ def subspace_tsne_table(prediction_paths, sample_paths, seeds, test_points=500, 
     _check_inputs(prediction_paths, sample_paths, seeds)
     methods = ordered_methods(sample_paths)
     vectors, kind, seed_col, epoch_col, sample_col, subset = [], [], [], [], [], None
-    for i, (s, (epochs, labels, probs)) in enumerate(zip(seeds, _runs(prediction_paths))):
+    for i, (s, (epochs, labels, probs)) in enumerate(zip(seeds, iter_runs(prediction_paths))):
         if subset is None:
             subset = test_subset(len(labels), test_points, seed)
         blocks = [(probs[:, subset, :], "trajectory", np.asarray(epochs, np.int32), np.full(len(epochs), -1, np.int32))]
@@ -179,7 +166,7 @@ def section5_ensembles_table(prediction_paths, sample_paths, seeds, max_subsets=
     methods = ordered_methods(sample_paths)
     final, means = [], {m: [] for m in methods}
     alone = {m: [] for m in methods}  # per run: dict score -> (M,) array of its first-m ensembles
-    for i, (s, (epochs, labels, probs)) in enumerate(zip(seeds, _runs(prediction_paths))):
+    for i, (s, (epochs, labels, probs)) in enumerate(zip(seeds, iter_runs(prediction_paths))):
         final.append(probs[-1].astype(np.float64))
         del probs
         for method in methods:
