@@ -21,8 +21,18 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS) tests
 
+# `make bench`: quick sizes (a few minutes on 2 cores), results in benchmarks/bench/
+# (ensembles.json, pipeline.json/.tsv/.md; docs/benchmarks.md). Larger sizes:
+# make bench BENCH_ARGS= PIPELINE_BENCH_ARGS=--full   (add --e2e for the snakemake timings)
+BENCH_ARGS ?= --small
+PIPELINE_BENCH_ARGS ?=
+BENCH_DIR ?= benchmarks/bench
 bench: $(STAMP)
-	$(BIN)/python tests/benchmarks/bench_ensembles.py $(BENCH_ARGS)
+	mkdir -p $(BENCH_DIR)
+	$(BIN)/python tests/benchmarks/bench_ensembles.py $(BENCH_ARGS) > $(BENCH_DIR)/ensembles.json
+	cat $(BENCH_DIR)/ensembles.json
+	$(BIN)/python tests/benchmarks/bench_pipeline.py $(PIPELINE_BENCH_ARGS) --out $(BENCH_DIR) > $(BENCH_DIR)/pipeline.jsonl
+	cat $(BENCH_DIR)/pipeline.md
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
