@@ -44,8 +44,9 @@ STOP = ROOT / "tools" / "local-slurm" / "stop.sh"
 DAEMON_PIDFILES = {"slurmctld": "/run/slurmctld.pid", "slurmd": "/run/slurmd.pid",
                    "slurmdbd": "/run/slurmdbd.pid", "munged": "/run/munge/munged.pid",
                    "mariadbd": "/run/mysqld/mysqld.pid"}
-# Rules that are neither GPU jobs nor analysis: one job per dataset upstream of everything,
-# and the target rule (a local no-op, never submitted).
+# Rules that are neither GPU jobs nor analysis: one job per dataset upstream of everything
+# (a localrule: it runs on the submit host, which has the network and the data), and the
+# target rule (a local no-op). Neither is ever submitted.
 UPSTREAM_RULES = {"prepare_dataset"}
 TARGET_RULES = {"all"}
 # Values the CI overlay may change (site values); everything else must equal profiles/slurm.
@@ -363,7 +364,8 @@ def test_every_job_went_through_sbatch(slurm_run):
     assert {rec["name"] for rec in jobs.values()} == {next(iter(jobs.values()))["name"]}, \
         "one snakemake run = one run uuid as the SLURM job name"
     assert all(rec["state"] == "COMPLETED" for rec in jobs.values()), jobs
-    single = {rule: n for rule, n in planned.items() if rule not in groups and rule not in TARGET_RULES}
+    local = TARGET_RULES | UPSTREAM_RULES
+    single = {rule: n for rule, n in planned.items() if rule not in groups and rule not in local}
     expected = sum(single.values()) + len(models)   # analysis: one grouped job per model
     assert len(jobs) == expected, (planned, jobs)
     for rule, n in single.items():
