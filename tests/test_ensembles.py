@@ -248,7 +248,7 @@ def test_block_size_does_not_change_results(runs, block):
 
 def test_mismatched_runs_are_rejected(tmp_path, runs):
     other = write_run(tmp_path / "other.parquet", [UNIFORM, A, B], labels=np.array([1, 1, 2, 0]))
-    with pytest.raises(io.ArtifactError, match="other epochs or examples"):
+    with pytest.raises(io.ArtifactError, match="other epochs, examples or classes"):
         ensembles.ensemble_metrics_table([runs[0][0], other], [10, 99])
     with pytest.raises(ValueError):
         ensembles.ensemble_metrics_table(runs[0], [10, 11])

@@ -144,7 +144,7 @@ def test_diversity_reference_seed_must_be_a_seed(crafted_runs):
 
 def test_diversity_rejects_runs_on_other_examples(crafted_runs, tmp_path):
     other = write_run(tmp_path / "other.parquet", LABELS[::-1], np.stack([confident(np.zeros(5, int), 3)] * 4))
-    with pytest.raises(io.ArtifactError, match="other test examples"):
+    with pytest.raises(io.ArtifactError, match="other epochs, examples or classes"):
         fs.diversity_points_table(crafted_runs[:2] + [other], [0, 1, 2], reference_seed=0)
 
 

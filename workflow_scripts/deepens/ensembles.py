@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pyarrow as pa
 
-from .io import ArtifactError, read_predictions
+from .io import iter_runs
 from .metrics import EPS
 
 SCORES = ("accuracy", "nll", "brier", "ece")
@@ -83,19 +83,6 @@ def _table(parts) -> pa.Table:
     return pa.table({name: pa.array(v, schema[name]) for name, v in cols.items()})
 
 
-def _runs(prediction_paths):
-    """Yield (epochs, labels, probs) per run, checking that all runs share epochs and examples."""
-    first = None
-    for path in prediction_paths:
-        epochs, labels, probs = read_predictions(path, "test")
-        if first is None:
-            first = (epochs, labels)
-        elif not (np.array_equal(epochs, first[0]) and np.array_equal(labels, first[1])):
-            raise ArtifactError(f"predictions {path} cover other epochs or examples than {prediction_paths[0]}")
-        yield epochs, labels, probs
-        del probs  # release this run before the next one is read
-
-
 def _snapshot_rows(seed, epochs, labels, probs, max_size, bins) -> dict:
     """Ensembles of one run's last k checkpoints, k = 1..min(max_size, E), epoch 0 never used."""
     size = min(max_size, len(epochs) - 1)
@@ -133,7 +120,7 @@ def ensemble_metrics_table(prediction_paths, seeds, max_subsets=100, subset_seed
     if len(prediction_paths) != len(seeds) or len(seeds) == 0:
         raise ValueError(f"need one prediction file per seed, got {len(prediction_paths)} files for {len(seeds)} seeds")
     final, snapshot = [], []
-    for seed, (epochs, labels, probs) in zip(seeds, _runs(prediction_paths)):
+    for seed, (epochs, labels, probs) in zip(seeds, iter_runs(prediction_paths)):
         final.append(probs[-1].astype(np.float64))
         snapshot.append(_snapshot_rows(int(seed), epochs, labels, probs, snapshot_max_size, bins))
         del probs  # only the final epoch (copied above) outlives this run
@@ -146,7 +133,7 @@ def ensemble_by_epoch_table(prediction_paths, seeds, bins=15) -> pa.Table:
     if len(prediction_paths) != len(seeds) or len(seeds) == 0:
         raise ValueError(f"need one prediction file per seed, got {len(prediction_paths)} files for {len(seeds)} seeds")
     total, single = None, []
-    for epochs, labels, probs in _runs(prediction_paths):
+    for epochs, labels, probs in iter_runs(prediction_paths):
         if total is None:
             total = np.zeros(probs.shape)
         total += probs

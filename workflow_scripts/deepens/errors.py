@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import metrics
-from .io import ArtifactError, read_predictions
+from .io import ArtifactError, iter_runs
 
 
 def _runs(prediction_paths, seeds):
@@ -19,17 +19,9 @@ def _runs(prediction_paths, seeds):
         raise ValueError(f"expected one predictions file per seed ({len(seeds)}), got {len(prediction_paths)}")
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be non-empty and distinct, got {seeds}")
-    first = None
-    for seed, path in zip(seeds, prediction_paths):
-        epochs, labels, probs = read_predictions(path, "test")
-        if first is None:
-            first = (epochs, labels, probs.shape[-1])
-            if labels.min() < 0 or labels.max() >= probs.shape[-1]:
-                raise ArtifactError(f"predictions {path}: labels outside 0..{probs.shape[-1] - 1}")
-        elif not (np.array_equal(epochs, first[0]) and np.array_equal(labels, first[1])
-                  and probs.shape[-1] == first[2]):
-            raise ArtifactError(f"predictions {path} cover other epochs, examples or classes "
-                                f"than {prediction_paths[0]}")
+    for i, (seed, (epochs, labels, probs)) in enumerate(zip(seeds, iter_runs(prediction_paths))):
+        if i == 0 and (labels.min() < 0 or labels.max() >= probs.shape[-1]):
+            raise ArtifactError(f"predictions {prediction_paths[0]}: labels outside 0..{probs.shape[-1] - 1}")
         yield seed, epochs, labels, probs
 
 

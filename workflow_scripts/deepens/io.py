@@ -202,15 +202,18 @@ def read_predictions(path, split="test"):
 
 
 def iter_runs(prediction_paths, split="test"):
-    """Yield (epochs, labels, probs) per run, one at a time, checking all cover the same examples."""
-    labels0 = first = None
+    """Yield (epochs, labels, probs) per run, one at a time (only one run is held in memory),
+    checking that every run covers the same epochs, examples and classes as the first."""
+    ref = first = None
     for path in prediction_paths:
         epochs, labels, probs = read_predictions(path, split)
-        if labels0 is None:
-            labels0, first = labels, path
-        elif not np.array_equal(labels, labels0):
-            raise ArtifactError(f"predictions {path} cover other {split} examples than {first}")
+        if ref is None:
+            ref, first = (epochs, labels, probs.shape[-1]), path
+        elif not (np.array_equal(epochs, ref[0]) and np.array_equal(labels, ref[1]) and probs.shape[-1] == ref[2]):
+            raise ArtifactError(f"predictions {path} cover other epochs, examples or classes than {first} "
+                                f"(split {split!r})")
         yield epochs, labels, probs
+        del probs  # release this run before the next one is read
 
 
 # --- subspace samples ------------------------------------------------------------------

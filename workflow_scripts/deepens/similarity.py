@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import metrics
-from .io import ArtifactError, CheckpointSet, read_predictions
+from .io import CheckpointSet, iter_runs, read_predictions
 
 
 def _keys(seeds, epochs):
@@ -31,13 +31,9 @@ def weight_cosine_table(checkpoint_paths, seeds, epochs, parameters="all", block
 
 def prediction_disagreement_table(prediction_paths, seeds, log=print) -> pa.Table:
     # Only argmax labels are kept per run, so memory is K x N ints, not K x N x C floats.
-    epochs, labels, predicted = None, None, []
-    for path in prediction_paths:
-        e, y, p = read_predictions(path, "test")
-        if epochs is None:
-            epochs, labels, num_classes = e, y, p.shape[-1]
-        elif not (np.array_equal(e, epochs) and np.array_equal(y, labels)):
-            raise ArtifactError(f"predictions {path} cover other epochs or examples than {prediction_paths[0]}")
+    predicted = []
+    for epochs, _, p in iter_runs(prediction_paths):
+        num_classes = p.shape[-1]
         predicted.append(p.argmax(axis=-1))
     predicted = np.concatenate(predicted)
     log(f"{predicted.shape[0]} checkpoints x {predicted.shape[1]} test examples")
