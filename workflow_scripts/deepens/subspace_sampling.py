@@ -124,6 +124,100 @@ def _draws(method, purpose, n, scale, theta, late, rank, rng, diagonal_plane_uni
     raise AssertionError(method)
 
 
+class SubspaceRun:
+    """One run's solution, late checkpoints and ONE compiled model into which samples are set.
+
+    Shared by the subspace samples (sample_subspace) and their predictions under dataset shift
+    (deepens.shift), which must see exactly the same weight vectors.
+    """
+
+    def __init__(self, *, model_name, dataset, checkpoint_paths: dict, final_epoch, seed, method, late_fraction,
+                 rank, batch_size, intra_op_threads, inter_op_threads, bn_batch_size=128, log=print):
+        if method not in METHODS:
+            raise ValueError(f"unknown subspace method {method!r}; expected one of {METHODS}")
+        checkpoint_paths = {int(e): p for e, p in checkpoint_paths.items()}
+        self.final_epoch = final_epoch = int(final_epoch)
+        self.late = late = subspace.late_epochs(final_epoch, late_fraction)
+        missing = [e for e in [final_epoch, *late] if e not in checkpoint_paths]
+        if missing:
+            raise ValueError(f"subspace sampling needs the checkpoints of epochs {sorted(set(missing))} (final epoch "
+                             f"{final_epoch}, late epochs {late[0]}..{late[-1]}); got {sorted(checkpoint_paths)}")
+        from .models import build_model, configure_tensorflow
+        from .predict import softmax_fn
+
+        self.tf = tf = configure_tensorflow(intra_op_threads, inter_op_threads)
+        self.dataset, self.seed, self.method, self.rank = dataset, seed, method, rank
+        self.batch_size, self.bn_batch_size, self.log = batch_size, bn_batch_size, log
+        self.needs_late = method in ("diagonal", "lowrank", "averaging")
+        paths = [checkpoint_paths[final_epoch]] + ([checkpoint_paths[e] for e in late] if self.needs_late else [])
+        with CheckpointSet(paths, "all") as cs:
+            variables = cs.variables
+            self.theta = cs.flat(0)
+            self.late_matrix = np.stack([cs.flat(i) for i in range(1, len(paths))]) if self.needs_late else None
+
+        self.model = build_model(model_name, dataset.input_shape, dataset.num_classes, seed=0)
+        try:
+            self.model.load_weights(checkpoint_paths[final_epoch], skip_mismatch=False)
+        except Exception as err:  # Keras raises many types for a truncated or foreign file
+            raise ArtifactError(f"cannot load checkpoint {checkpoint_paths[final_epoch]}: {err}") from err
+        self.flat = FlatWeights(self.model, variables)
+        if self.flat.size != self.theta.size:
+            raise ArtifactError(f"checkpoint holds {self.theta.size} trainable parameters, the model {self.flat.size}")
+        self.forward = softmax_fn(self.model, dataset.input_shape, tf)
+        log(f"subspace {method} around epoch {final_epoch} of {model_name} seed {seed}: {self.theta.size:,} "
+            f"parameters" + (f", late epochs {late[0]}..{late[-1]} ({len(late)})" if self.needs_late else ""))
+
+    def predict(self, x) -> np.ndarray:
+        tf, b = self.tf, self.batch_size
+        return np.concatenate([self.forward(tf.constant(x[i:i + b])).numpy() for i in range(0, len(x), b)])
+
+    def split_accuracy(self, probs, split) -> float:
+        return float(np.mean(probs.argmax(axis=1) == self.dataset.split(split)[1]))
+
+    def set_average(self) -> int:
+        """Set the weight average of the late checkpoints (batch norm re-estimated); returns #BN layers."""
+        self.flat.assign(subspace.weight_average(self.late_matrix))
+        n_bn = recompute_batch_norm(self.model, self.dataset.x_train, self.bn_batch_size, self.tf)
+        if n_bn:
+            self.log(f"re-estimated the moving statistics of {n_bn} batch-norm layers on "
+                     f"{len(self.dataset.y_train)} training images")
+        return n_bn
+
+    def samples(self, purpose, n, scale, accept_min_val_accuracy=None, diagonal_plane_uniform=True):
+        """Set each of the n accepted samples into the model in turn; yields (drawn scale, val probs, draws so far).
+
+        The model holds the sample while the caller handles the yielded item. A prefix of n'
+        samples is the same whatever n is (the generators are sequential).
+        """
+        n = int(n)
+        if n < 1:
+            raise ValueError(f"subspace.{purpose}_samples must be >= 1, got {n}")
+        if self.method == "averaging":
+            raise ValueError("weight averaging has no samples; use set_average")
+        if self.method == "dropout" and not 0 <= scale < 1:
+            raise ValueError(f"subspace.dropout.{purpose}_scale is the largest drop probability and must be in "
+                             f"[0, 1), got {scale}")
+        rng = method_rng(self.seed, self.method, purpose)
+        draws = _draws(self.method, purpose, n, scale, self.theta, self.late_matrix, self.rank, rng,
+                       diagonal_plane_uniform)
+        threshold = accept_min_val_accuracy if (self.method == "random" and purpose == "ensemble") else None
+        max_tries, kept, tries = ACCEPT_TRIES_PER_SAMPLE * n, 0, 0
+        while kept < n:
+            if threshold is not None and tries >= max_tries:
+                raise RuntimeError(
+                    f"random subspace: only {kept} of {n} samples (scale {scale}) reached validation accuracy "
+                    f">= {threshold} in {tries} draws; lower subspace.random.accept_min_val_accuracy or "
+                    f"subspace.random.ensemble_scale")
+            vector, drawn = next(draws)
+            tries += 1
+            self.flat.assign(vector)
+            val = self.predict(self.dataset.x_val)
+            if threshold is not None and self.split_accuracy(val, "val") < threshold:
+                continue
+            kept += 1
+            yield drawn, val, tries
+
+
 def sample_subspace(*, model_name, dataset, checkpoint_paths: dict, final_epoch, seed, method, late_fraction,
                     rank, ensemble_samples, ensemble_scale, plane_samples, plane_scale, accept_min_val_accuracy,
                     batch_size, intra_op_threads, inter_op_threads, diagonal_plane_uniform=True,
@@ -134,63 +228,21 @@ def sample_subspace(*, model_name, dataset, checkpoint_paths: dict, final_epoch,
     and the late epochs subspace.late_epochs(final_epoch, late_fraction).
     Returns the concatenated io.samples_table's for purposes ensemble/plane and splits test/val.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown subspace method {method!r}; expected one of {METHODS}")
     if method == "dropout":
         for name, s in (("ensemble_scale", ensemble_scale), ("plane_scale", plane_scale)):
             if not 0 <= s < 1:
                 raise ValueError(f"subspace.dropout.{name} is the largest drop probability and must be in [0, 1), "
                                  f"got {s}")
-    checkpoint_paths = {int(e): p for e, p in checkpoint_paths.items()}
-    final_epoch = int(final_epoch)
-    late = subspace.late_epochs(final_epoch, late_fraction)
-    missing = [e for e in [final_epoch, *late] if e not in checkpoint_paths]
-    if missing:
-        raise ValueError(f"subspace sampling needs the checkpoints of epochs {sorted(set(missing))} "
-                         f"(final epoch {final_epoch}, late epochs {late[0]}..{late[-1]}); got {sorted(checkpoint_paths)}")
-
-    from .models import build_model, configure_tensorflow
-    from .predict import softmax_fn
-
-    tf = configure_tensorflow(intra_op_threads, inter_op_threads)
+    run = SubspaceRun(model_name=model_name, dataset=dataset, checkpoint_paths=checkpoint_paths,
+                      final_epoch=final_epoch, seed=seed, method=method, late_fraction=late_fraction, rank=rank,
+                      batch_size=batch_size, intra_op_threads=intra_op_threads, inter_op_threads=inter_op_threads,
+                      bn_batch_size=bn_batch_size, log=log)
     t0 = time.perf_counter()
-
-    needs_late = method in ("diagonal", "lowrank", "averaging")
-    paths = [checkpoint_paths[final_epoch]] + ([checkpoint_paths[e] for e in late] if needs_late else [])
-    with CheckpointSet(paths, "all") as cs:
-        variables = cs.variables
-        theta = cs.flat(0)
-        late_matrix = np.stack([cs.flat(i) for i in range(1, len(paths))]) if needs_late else None
-
-    model = build_model(model_name, dataset.input_shape, dataset.num_classes, seed=0)
-    try:
-        model.load_weights(checkpoint_paths[final_epoch], skip_mismatch=False)
-    except Exception as err:  # Keras raises many types for a truncated or foreign file
-        raise ArtifactError(f"cannot load checkpoint {checkpoint_paths[final_epoch]}: {err}") from err
-    flat = FlatWeights(model, variables)
-    if flat.size != theta.size:
-        raise ArtifactError(f"checkpoint holds {theta.size} trainable parameters, the model {flat.size}")
-    forward = softmax_fn(model, dataset.input_shape, tf)
-
-    def predict(split):
-        x, _ = dataset.split(split)
-        return np.concatenate([forward(tf.constant(x[i:i + batch_size])).numpy() for i in range(0, len(x), batch_size)])
-
-    def accuracy(probs, split):
-        return float(np.mean(probs.argmax(axis=1) == dataset.split(split)[1]))
-
-    log(f"subspace {method} around epoch {final_epoch} of {model_name} seed {seed}: {theta.size:,} parameters"
-        + (f", late epochs {late[0]}..{late[-1]} ({len(late)})" if needs_late else ""))
-
     parts = []
     if method == "averaging":
-        flat.assign(subspace.weight_average(late_matrix))
-        n_bn = recompute_batch_norm(model, dataset.x_train, bn_batch_size, tf)
-        if n_bn:
-            log(f"re-estimated the moving statistics of {n_bn} batch-norm layers on {len(dataset.y_train)} "
-                f"training images")
-        probs = {split: predict(split)[None] for split in SPLITS}
-        test_acc = [accuracy(probs["test"][0], "test")]
+        run.set_average()
+        probs = {split: run.predict(dataset.split(split)[0])[None] for split in SPLITS}
+        test_acc = [run.split_accuracy(probs["test"][0], "test")]
         for purpose in PURPOSES:
             for split in SPLITS:
                 parts.append(samples_table(method, purpose, split, [0], [0.0], test_acc, dataset.split(split)[1],
@@ -200,31 +252,15 @@ def sample_subspace(*, model_name, dataset, checkpoint_paths: dict, final_epoch,
 
     for purpose, n, scale in (("ensemble", ensemble_samples, ensemble_scale), ("plane", plane_samples, plane_scale)):
         n = int(n)
-        if n < 1:
-            raise ValueError(f"subspace.{purpose}_samples must be >= 1, got {n}")
-        rng = method_rng(seed, method, purpose)
-        draws = _draws(method, purpose, n, scale, theta, late_matrix, rank, rng, diagonal_plane_uniform)
         threshold = accept_min_val_accuracy if (method == "random" and purpose == "ensemble") else None
-        max_tries = ACCEPT_TRIES_PER_SAMPLE * n
         kept = {split: [] for split in SPLITS}
         scales, test_acc, tries = [], [], 0
-        while len(scales) < n:
-            if threshold is not None and tries >= max_tries:
-                raise RuntimeError(
-                    f"random subspace: only {len(scales)} of {n} samples (scale {scale}) reached validation accuracy "
-                    f">= {threshold} in {tries} draws; lower subspace.random.accept_min_val_accuracy or "
-                    f"subspace.random.ensemble_scale")
-            vector, drawn = next(draws)
-            tries += 1
-            flat.assign(vector)
-            val = predict("val")
-            if threshold is not None and accuracy(val, "val") < threshold:
-                continue
-            test = predict("test")
+        for drawn, val, tries in run.samples(purpose, n, scale, threshold, diagonal_plane_uniform):
+            test = run.predict(dataset.x_test)
             kept["val"].append(val)
             kept["test"].append(test)
             scales.append(drawn)
-            test_acc.append(accuracy(test, "test"))
+            test_acc.append(run.split_accuracy(test, "test"))
         for split in SPLITS:
             parts.append(samples_table(method, purpose, split, np.arange(n), scales, test_acc,
                                        dataset.split(split)[1], np.stack(kept[split])))
