@@ -18,6 +18,9 @@ include: "rules/similarity.smk"
 include: "rules/function_space.smk"
 include: "rules/ensembles.smk"
 include: "rules/subspace.smk"
+include: "rules/landscape.smk"
+include: "rules/shift.smk"
+include: "rules/representations.smk"
 include: "rules/figures.smk"
 
 

@@ -32,6 +32,9 @@ def code_digest(*modules):
 wildcard_constraints:
     dataset=r"digits|cifar10",
     method=r"random|dropout|diagonal|lowrank|averaging",
+    member=r"final|random|dropout|diagonal|lowrank|averaging",
+    corruption=r"[a-z_]+",
+    plane=r"[a-z0-9_]+",
     model=r"[a-z0-9_]+",
     seed=r"\d+",
 
@@ -73,15 +76,19 @@ def get_late_checkpoints(wildcards):
     return [paths[e] for e in late_epochs()]
 
 
-def get_subspace_settings(wildcards):
-    """Only this method's settings, so changing another method's scale reruns nothing here."""
+def subspace_settings(method):
+    """Only this method's settings, so changing another method's scale reruns nothing of it."""
     sub = config["subspace"]
     settings = {"late_fraction": sub["late_fraction"], "late_epochs": late_epochs(),
                 "ensemble_samples": sub["ensemble_samples"], "plane_samples": sub["plane_samples"]}
-    if wildcards.method == "lowrank":
+    if method == "lowrank":
         settings["rank"] = sub["rank"]
-    settings.update(sub.get(wildcards.method, {}))
+    settings.update(sub.get(method, {}))
     return settings
+
+
+def get_subspace_settings(wildcards):
+    return subspace_settings(wildcards.method)
 
 
 def get_all_samples(wildcards):
@@ -200,12 +207,20 @@ FIGURE_CATEGORIES = {
     "diversity_accuracy": "4. Ensembles",
     "subspace_tsne": "5. Subspace sampling",
     "section5_ensembles": "5. Subspace sampling",
+    "interpolation": "6. Loss landscape",
+    "plane": "6. Loss landscape",
+    "shift": "7. Dataset shift",
+    "cka": "8. Representations",
 }
 
 
-def figure_outputs(name):
-    """PNG (in the HTML report, with its caption from report/) and PDF of one figure."""
-    png = report(f"{FIGURES}/{name}.png", caption=f"../report/{name}.rst", category=FIGURE_CATEGORIES[name],
+def figure_outputs(name, caption=None):
+    """PNG (in the HTML report, with its caption from report/) and PDF of one figure.
+
+    caption: the report/ caption (and category) when several figures share one, e.g. the planes.
+    """
+    caption = caption or name
+    png = report(f"{FIGURES}/{name}.png", caption=f"../report/{caption}.rst", category=FIGURE_CATEGORIES[caption],
                  subcategory="{model} on {dataset}", labels={"figure": name, "model": "{model}"})
     return [png, f"{FIGURES}/{name}.pdf"]
 
@@ -213,8 +228,150 @@ def figure_outputs(name):
 def get_final_outputs():
     tables = TABLE_NAMES + (SUBSPACE_TABLE_NAMES if SUBSPACE_METHODS else [])
     figures = FIGURE_NAMES + (SUBSPACE_FIGURE_NAMES if SUBSPACE_METHODS else [])
+    if LANDSCAPE_ENABLED:
+        tables += ["interpolation", "interpolation_barriers"] + [f"plane_{p}" for p in PLANES]
+        figures += ["interpolation"] + [f"plane_{p}" for p in PLANES]
+    if SHIFT_CORRUPTIONS:
+        tables.append("shift_metrics")
+        figures.append("shift")
+    if CKA_ENABLED:
+        tables += ["cka_seeds", "cka_trajectory"]
+        figures.append("cka")
     return expand(f"{TABLES}/{{name}}.parquet", dataset=DATASET, model=MODELS, name=tables) + expand(
         f"{FIGURES}/{{name}}.{{ext}}", dataset=DATASET, model=MODELS, name=figures, ext=["png", "pdf"])
+
+
+# --- loss landscape, dataset shift, representations (issue 7) -----------------------------------
+from deepens.landscape import default_planes, interpolation_pairs, parse_point  # noqa: E402
+
+LANDSCAPE = config["landscape"]
+LANDSCAPE_ENABLED = LANDSCAPE["enabled"]
+PLANES = LANDSCAPE["plane"]["planes"] if LANDSCAPE["plane"]["planes"] is not None else default_planes(SEEDS)
+SHIFT = config["shift"]
+SHIFT_CORRUPTIONS = SHIFT["corruptions"]
+SHIFT_SET = "results/{dataset}/shift/{corruption}.npz"
+SHIFT_PREDICTIONS = "results/{dataset}/{model}/seed{seed}/shift/{member}.parquet"
+SHIFT_MEMBERS = ["final"] + SUBSPACE_METHODS
+CKA = config["cka"]
+CKA_ENABLED = CKA["enabled"]
+REPRESENTATIONS = "results/{dataset}/{model}/seed{seed}/representations.h5"
+
+
+def get_interpolation_pairs():
+    return [list(p) for p in interpolation_pairs(SEEDS, EPOCHS[-1], LANDSCAPE["interpolation"]["max_pairs"])]
+
+
+def get_interpolation_checkpoints(wildcards):
+    """The checkpoints at both ends of every interpolation line, in (seed, epoch) order."""
+    keys = sorted({(p[1], p[2]) for p in get_interpolation_pairs()} | {(p[3], p[4]) for p in get_interpolation_pairs()})
+    return [checkpoint_paths(wildcards.dataset, wildcards.model, s)[e] for s, e in keys]
+
+
+def get_interpolation_keys():
+    pairs = get_interpolation_pairs()
+    return [list(k) for k in sorted({(p[1], p[2]) for p in pairs} | {(p[3], p[4]) for p in pairs})]
+
+
+def get_plane_points(wildcards):
+    if wildcards.plane not in PLANES:
+        raise ValueError(f"unknown plane {wildcards.plane!r}; configured: {sorted(PLANES)}")
+    return [list(parse_point(p, EPOCHS[-1])) for p in PLANES[wildcards.plane]]
+
+
+def get_plane_checkpoints(wildcards):
+    return [checkpoint_paths(wildcards.dataset, wildcards.model, s)[e] for s, e in get_plane_points(wildcards)]
+
+
+def get_shift_source(wildcards):
+    """CIFAR-10-C's file of this corruption (and its labels) when configured; else nothing."""
+    if SHIFT["cifar10c_path"] and wildcards.dataset == "cifar10":
+        root = Path(SHIFT["cifar10c_path"])
+        return [str(root / f"{wildcards.corruption}.npy"), str(root / "labels.npy")]
+    return []
+
+
+def get_shift_sets(wildcards):
+    return expand(SHIFT_SET, dataset=wildcards.dataset, corruption=SHIFT_CORRUPTIONS)
+
+
+def get_shift_checkpoints(wildcards):
+    """The final checkpoint, plus the late ones for subspace members."""
+    paths = checkpoint_paths(wildcards.dataset, wildcards.model, wildcards.seed)
+    epochs = [EPOCHS[-1]] if wildcards.member == "final" else late_epochs()
+    return [paths[e] for e in epochs]
+
+
+def get_shift_epochs(wildcards):
+    return [EPOCHS[-1]] if wildcards.member == "final" else late_epochs()
+
+
+def get_shift_subspace_settings(wildcards):
+    """The subspace method's settings without the plane-only ones (the shift uses ensemble samples)."""
+    if wildcards.member == "final":
+        return {}
+    settings = subspace_settings(wildcards.member)
+    return {k: v for k, v in settings.items() if not k.startswith("plane_")}
+
+
+def get_shift_samples(wildcards):
+    """How many ensemble samples a subspace member averages (None: all); unused by the others."""
+    return None if wildcards.member in ("final", "averaging") else SHIFT["samples"]
+
+
+def get_all_shift_predictions(wildcards):
+    """Member-major, then seed order."""
+    return expand(SHIFT_PREDICTIONS, dataset=wildcards.dataset, model=wildcards.model, member=SHIFT_MEMBERS, seed=SEEDS)
+
+
+def get_cka_trajectory_seed():
+    return SEEDS[0] if CKA["trajectory_seed"] is None else CKA["trajectory_seed"]
+
+
+def get_representation_epochs(wildcards):
+    """Every epoch for the trajectory seed, the final one for the others."""
+    return EPOCHS if int(wildcards.seed) == get_cka_trajectory_seed() else [EPOCHS[-1]]
+
+
+def get_representation_checkpoints(wildcards):
+    paths = checkpoint_paths(wildcards.dataset, wildcards.model, wildcards.seed)
+    return [paths[e] for e in get_representation_epochs(wildcards)]
+
+
+def get_all_representations(wildcards):
+    return expand(REPRESENTATIONS, dataset=wildcards.dataset, model=wildcards.model, seed=SEEDS)
+
+
+def get_eval_runtime(images):
+    """Wall-time minutes of a TensorFlow evaluation job that runs `images(wildcards)` forward
+    passes: one forward pass costs a third of a training step (EPOCH_SECONDS per 50,000 images)."""
+
+    def runtime(wildcards, attempt):
+        seconds = EPOCH_SECONDS[wildcards.model] * images(wildcards) / 150_000
+        return int(10 + 3 * seconds / 60) * attempt
+
+    return runtime
+
+
+def _test_size(wildcards):
+    return 10_000 if wildcards.dataset == "cifar10" else config["dataset"]["test_size"]
+
+
+def interpolation_images(wildcards):
+    evaluated = _test_size(wildcards) + LANDSCAPE["train_examples"]
+    bn = LANDSCAPE["bn_examples"] if wildcards.model == "resnet20v1" else 0
+    return len(get_interpolation_pairs()) * LANDSCAPE["interpolation"]["points"] * (evaluated + bn)
+
+
+def plane_images(wildcards):
+    bn = LANDSCAPE["bn_examples"] if wildcards.model == "resnet20v1" else 0
+    return (LANDSCAPE["plane"]["resolution"] ** 2 + 3) * (_test_size(wildcards) + LANDSCAPE["train_examples"] + bn)
+
+
+def shift_images(wildcards):
+    sets = 1 + len(SHIFT_CORRUPTIONS) * len(SHIFT["severities"])
+    members = 1 if wildcards.member in ("final", "averaging") else (
+        SHIFT["samples"] or config["subspace"]["ensemble_samples"])
+    return members * sets * _test_size(wildcards)
 
 
 def get_resume_dir(wildcards):

@@ -294,3 +294,91 @@ rule plot_section5_ensembles:
         "../envs/analysis.yaml"
     script:
         f"{SCRIPTS}/plot.py"
+
+
+rule plot_interpolation:
+    input:
+        curves=f"{TABLES}/interpolation.parquet",
+        barriers=f"{TABLES}/interpolation_barriers.parquet",
+    output:
+        figure_outputs("interpolation"),
+    log:
+        "logs/plot_interpolation/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/plot_interpolation/{dataset}/{model}.tsv"
+    params:
+        code=code_digest("plots", "plots_landscape", "io"),
+        dpi=config["figures"]["dpi"],
+    threads: 1
+    resources:
+        mem_mb=analysis_mem_mb(2000),
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/plot.py"
+
+
+rule plot_plane:
+    input:
+        plane=f"{TABLES}/plane_{{plane}}.parquet",
+    output:
+        figure_outputs("plane_{plane}", caption="plane"),
+    log:
+        "logs/plot_plane/{dataset}/{model}/{plane}.log",
+    benchmark:
+        "benchmarks/plot_plane/{dataset}/{model}/{plane}.tsv"
+    params:
+        code=code_digest("plots", "plots_landscape", "io"),
+        colormap=config["figures"]["colormap"],
+        dpi=config["figures"]["dpi"],
+    threads: 1
+    resources:
+        mem_mb=analysis_mem_mb(2000),
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/plot.py"
+
+
+rule plot_shift:
+    input:
+        metrics=f"{TABLES}/shift_metrics.parquet",
+    output:
+        figure_outputs("shift"),
+    log:
+        "logs/plot_shift/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/plot_shift/{dataset}/{model}.tsv"
+    params:
+        code=code_digest("plots", "plots_landscape", "plots_subspace", "io"),
+        dpi=config["figures"]["dpi"],
+    threads: 1
+    resources:
+        mem_mb=analysis_mem_mb(2000),
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/plot.py"
+
+
+rule plot_cka:
+    input:
+        seeds=f"{TABLES}/cka_seeds.parquet",
+        trajectory=f"{TABLES}/cka_trajectory.parquet",
+    output:
+        figure_outputs("cka"),
+    log:
+        "logs/plot_cka/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/plot_cka/{dataset}/{model}.tsv"
+    params:
+        code=code_digest("plots", "plots_landscape", "io"),
+        colormap=config["figures"]["colormap"],
+        dpi=config["figures"]["dpi"],
+    threads: 1
+    resources:
+        mem_mb=analysis_mem_mb(2000),
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/plot.py"

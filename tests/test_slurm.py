@@ -47,7 +47,7 @@ DAEMON_PIDFILES = {"slurmctld": "/run/slurmctld.pid", "slurmd": "/run/slurmd.pid
 # Rules that are neither GPU jobs nor analysis: one job per dataset upstream of everything
 # (a localrule: it runs on the submit host, which has the network and the data), and the
 # target rule (a local no-op). Neither is ever submitted.
-UPSTREAM_RULES = {"prepare_dataset"}
+UPSTREAM_RULES = {"prepare_dataset", "shift_data"}
 TARGET_RULES = {"all"}
 # Values the CI overlay may change (site values); everything else must equal profiles/slurm.
 SITE_SET_RESOURCES = {"gpu", "slurm_partition"}
@@ -344,9 +344,10 @@ def job_of(jobs: dict, comment_prefix: str) -> str:
 @pytest.fixture(scope="module")
 def slurm_run(cluster, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("slurm")
-    # no subspace sampling: its TensorFlow jobs get the same set-resources as train/predict
-    # (checked statically above) and would add about a minute
-    config = write_config(workdir, {"subspace": {"methods": []}})
+    # no subspace sampling, landscape, shift or CKA: their TensorFlow jobs get the same
+    # set-resources as train/predict (checked statically above) and would add minutes
+    config = write_config(workdir, {"subspace": {"methods": []}, "landscape": {"enabled": False},
+                                    "shift": {"corruptions": []}, "cka": {"enabled": False}})
     t0 = time.monotonic()
     planned = planned_jobs(workdir, config, *PROFILE_ARGS)
     TIMINGS["dry run"] = time.monotonic() - t0

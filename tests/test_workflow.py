@@ -21,15 +21,22 @@ SEEDS, EPOCHS, MODEL = [0, 1], [0, 1, 2], "small_cnn"
 BASE = "results/digits/small_cnn"
 TABLE_RULES = ["weight_cosine", "prediction_disagreement", "checkpoint_metrics", "confusion", "hard_examples",
                "misclassified_overlap", "function_space_tsne", "diversity_accuracy", "ensemble_metrics",
-               "ensemble_by_epoch", "subspace_tsne", "subspace_diversity_points", "section5_ensembles"]
+               "ensemble_by_epoch", "subspace_tsne", "subspace_diversity_points", "section5_ensembles",
+               "interpolation_barriers", "shift_metrics", "cka_seeds", "cka_trajectory"]
+PLANES = ["init_two_solutions"]  # the tiny config's default plane (two seeds)
 FIGURES = ["training_curves", "trajectory_similarity", "seed_similarity", "confusion_final", "confusion_epochs",
            "misclassified_overlap", "hard_examples", "function_space_tsne", "ensemble_size", "ensemble_by_epoch",
-           "diversity_accuracy", "subspace_tsne", "section5_ensembles"]
+           "diversity_accuracy", "subspace_tsne", "section5_ensembles", "interpolation", "shift", "cka",
+           *[f"plane_{p}" for p in PLANES]]
 METHODS = ["random", "averaging"]  # the tiny config's subspace methods
+MEMBERS = ["final", *METHODS]  # what the shift is evaluated for
+CORRUPTIONS = 6
 SUBSPACE_DOWNSTREAM = ["subspace_tsne", "subspace_diversity_points", "section5_ensembles", "plot_subspace_tsne",
                        "plot_section5_ensembles", "plot_diversity_accuracy"]
-PLOT_RULES = [f"plot_{f}" for f in FIGURES]
+PLOT_RULES = sorted({f"plot_{'plane' if f.startswith('plane_') else f}" for f in FIGURES})
 ANALYSIS_RULES = TABLE_RULES + PLOT_RULES
+SHIFT_DOWNSTREAM = ["shift_metrics", "plot_shift"]
+CKA_RULES = ["cka_seeds", "cka_trajectory", "plot_cka"]
 
 
 @pytest.fixture(scope="module")
@@ -135,9 +142,13 @@ def test_added_seed_plans_only_that_seed_and_dependents(run):
     workdir, _ = run
     config = write_config(workdir, {"seeds": [0, 1, 2]}, name="three_seeds.yaml")
     jobs, out = planned_jobs(workdir, config, with_output=True)
-    assert jobs == {"train": 1, "predict": 1, "subspace_samples": len(METHODS), **{r: 1 for r in ANALYSIS_RULES},
-                    "all": 1}
+    # seed 2 joins the interpolation lines, the CKA across seeds and a new three-solutions plane;
+    # the trajectory CKA (seed 0) and the existing plane stay
+    assert jobs == {"train": 1, "predict": 1, "subspace_samples": len(METHODS), "shift_predictions": len(MEMBERS),
+                    "representations": 1, "landscape_interpolation": 1, "landscape_plane": 1,
+                    **{r: 1 for r in ANALYSIS_RULES if r != "cka_trajectory"}, "all": 1}
     assert "seed=2" in out and "seed=0" not in out and "seed=1" not in out
+    assert "plane=three_solutions" in out and "plane=init_two_solutions" not in out
 
 
 def test_figure_setting_plans_only_figures(run):
@@ -151,9 +162,11 @@ def test_prediction_setting_does_not_retrain(run):
     workdir, _ = run
     config = write_config(workdir, {"predict": {"batch_size": 64}}, name="predict.yaml")
     jobs = planned_jobs(workdir, config)
-    # the forward-pass batch size also serves the subspace samples; the weight cosine stays
-    assert jobs == {"predict": 2, "subspace_samples": 2 * len(METHODS),
-                    **{r: 1 for r in ANALYSIS_RULES if r != "weight_cosine"}, "all": 1}
+    # the forward-pass batch size also serves the subspace samples, the landscape and the shift;
+    # the weight cosine and the CKA (its own minibatches) stay
+    assert jobs == {"predict": 2, "subspace_samples": 2 * len(METHODS), "landscape_interpolation": 1,
+                    "landscape_plane": len(PLANES), "shift_predictions": 2 * len(MEMBERS),
+                    **{r: 1 for r in ANALYSIS_RULES if r != "weight_cosine" and r not in CKA_RULES}, "all": 1}
 
 
 def test_analysis_jobs_never_import_tensorflow(run, tmp_path):
@@ -162,6 +175,9 @@ def test_analysis_jobs_never_import_tensorflow(run, tmp_path):
     shutil.copytree(run[0], workdir, symlinks=True)
     config = write_config(workdir)
     snakemake(workdir, config, "--forcerun", *ANALYSIS_RULES,
+              env={"PYTHONPATH": str(ROOT / "tests" / "tf_blocker")})
+    # the corrupted test sets too (their dependents are TensorFlow jobs: stop at them)
+    snakemake(workdir, config, "--forcerun", "shift_data", "--until", "shift_data",
               env={"PYTHONPATH": str(ROOT / "tests" / "tf_blocker")})
     # and the blocker really blocks: a training job under it fails
     proc = snakemake(workdir, config, "--forcerun", "train", "--until", "train", check=False,
@@ -185,7 +201,9 @@ def test_same_config_gives_bit_identical_results(run, tmp_path):
                     assert np.array_equal(a[n][()], b[n][()]), f"{rel}:{n} differs"
     for rel in [f"{BASE}/seed{s}/predictions.parquet" for s in SEEDS] + \
                [f"{BASE}/tables/{t}.parquet" for t in ("weight_cosine", "prediction_disagreement",
-                                                        "checkpoint_metrics")]:
+                                                        "checkpoint_metrics", "interpolation",
+                                                        "interpolation_barriers", "shift_metrics", "cka_seeds",
+                                                        "cka_trajectory", *[f"plane_{p}" for p in PLANES])]:
         assert io.read_table(run[0] / rel).equals(io.read_table(tmp_path / rel)), rel
 
 
@@ -195,7 +213,9 @@ def test_cifar10_tarball_through_the_dag(tmp_path):
 
     release = make_release(tmp_path / "release")
     config = write_config(tmp_path, {"dataset": {"name": "cifar10", "path": str(release["tar"])},
-                                     "train": {"epochs": 1, "validation_size": 5, "augmentation": True}})
+                                     "train": {"epochs": 1, "validation_size": 5, "augmentation": True},
+                                     # 3 test images: too few for one CKA minibatch (n >= 4)
+                                     "cka": {"enabled": False}})
     snakemake(tmp_path, config)
     ds = load_dataset(tmp_path / "results/cifar10/data.npz")
     assert ds.input_shape == (32, 32, 3) and ds.class_names[0] == "airplane"
@@ -239,9 +259,10 @@ def test_library_edits_rerun_only_the_rules_that_use_them(run, tmp_path):
 
 @pytest.mark.parametrize("override, rules", [
     ({"ensembles": {"max_subsets": 1}}, ["ensemble_metrics", "plot_ensemble_size", "section5_ensembles",
-                                         "plot_section5_ensembles"]),
+                                         "plot_section5_ensembles", *SHIFT_DOWNSTREAM]),
     ({"ensembles": {"ece_bins": 10}}, ["ensemble_metrics", "ensemble_by_epoch", "plot_ensemble_size",
-                                       "plot_ensemble_by_epoch", "section5_ensembles", "plot_section5_ensembles"]),
+                                       "plot_ensemble_by_epoch", "section5_ensembles", "plot_section5_ensembles",
+                                       *SHIFT_DOWNSTREAM]),
     ({"tsne": {"perplexity": 3}}, ["function_space_tsne", "plot_function_space_tsne", "subspace_tsne",
                                    "plot_subspace_tsne"]),
     ({"diversity": {"reference_seed": 1}}, ["diversity_accuracy", "subspace_diversity_points",
@@ -250,9 +271,18 @@ def test_library_edits_rerun_only_the_rules_that_use_them(run, tmp_path):
                                                         "plot_seed_similarity"]),
     ({"figures": {"gallery_size": 4}}, ["plot_hard_examples"]),
     ({"subspace": {"random": {"plane_scale": 3.0}}}, {"subspace_samples": 2, **{r: 1 for r in SUBSPACE_DOWNSTREAM}}),
-    ({"subspace": {"methods": METHODS + ["diagonal"]}}, {"subspace_samples": 2, **{r: 1 for r in SUBSPACE_DOWNSTREAM}}),
+    ({"subspace": {"methods": METHODS + ["diagonal"]}}, {"subspace_samples": 2, "shift_predictions": 2,
+                                                         **{r: 1 for r in SUBSPACE_DOWNSTREAM + SHIFT_DOWNSTREAM}}),
+    ({"landscape": {"plane": {"resolution": 3}}}, {"landscape_plane": len(PLANES), "plot_plane": len(PLANES)}),
+    ({"landscape": {"interpolation": {"points": 3}}}, ["landscape_interpolation", "interpolation_barriers",
+                                                       "plot_interpolation"]),
+    ({"shift": {"severities": [2]}}, {"shift_data": CORRUPTIONS, "shift_predictions": 2 * len(MEMBERS),
+                                      **{r: 1 for r in SHIFT_DOWNSTREAM}}),
+    ({"shift": {"samples": 1}}, {"shift_predictions": 2, **{r: 1 for r in SHIFT_DOWNSTREAM}}),
+    ({"cka": {"batch_size": 40}}, {"representations": 2, **{r: 1 for r in CKA_RULES}}),
 ], ids=["ensemble-subsets", "ece-bins", "tsne", "diversity-reference", "cosine-parameters", "gallery",
-        "one-method-scale", "added-method"])
+        "one-method-scale", "added-method", "plane-resolution", "interpolation-points", "shift-severities",
+        "shift-samples", "cka-batch"])
 def test_analysis_setting_reruns_only_that_analysis(run, override, rules):
     workdir, _ = run
     expected = rules if isinstance(rules, dict) else {r: 1 for r in rules}

@@ -80,6 +80,26 @@ def section5_ensembles(i, p, w):
     return plots_subspace.section5_ensembles(frame(i.ensembles), w.model, w.dataset)
 
 
+def interpolation(i, p, w):
+    from deepens import plots_landscape
+    return plots_landscape.interpolation(frame(i.curves), frame(i.barriers), w.model, w.dataset)
+
+
+def plane(i, p, w):
+    from deepens import plots_landscape
+    return plots_landscape.plane(frame(i.plane), w.plane, w.model, w.dataset, p.colormap)
+
+
+def shift(i, p, w):
+    from deepens import plots_landscape
+    return plots_landscape.shift(frame(i.metrics), w.model, w.dataset)
+
+
+def cka(i, p, w):
+    from deepens import plots_landscape
+    return plots_landscape.cka(frame(i.seeds), frame(i.trajectory), w.model, w.dataset, p.colormap)
+
+
 _job.start(snakemake, inputs=[])  # noqa: F821
 figure = globals()[snakemake.rule.removeprefix("plot_")](snakemake.input, snakemake.params, snakemake.wildcards)  # noqa: F821
 plots.save_figure(figure, snakemake.output, snakemake.params.dpi)  # noqa: F821

@@ -41,7 +41,8 @@ from .io import PROVENANCE_KEY, atomic_path
 from .provenance import sha256_file, workflow_root
 
 PROVENANCE_ATTR = PROVENANCE_KEY.decode()
-KINDS = ("dataset", "checkpoint", "history", "predictions", "samples", "table", "figure", "other")
+KINDS = ("dataset", "checkpoint", "history", "predictions", "samples", "shift_set", "shift_predictions",
+         "representations", "table", "figure", "other")
 FIGURE_SUFFIXES = {".png", ".pdf", ".svg"}
 # Columns that hold wall-clock measurements by design: never the same twice, so not compared
 # (every other column of the file still is). Keyed by artifact kind.
@@ -69,6 +70,13 @@ def artifact_kind(path) -> str:
         return "predictions"
     if p.suffix == ".parquet" and p.parent.name == "subspace":
         return "samples"  # a run's subspace samples: one table per sampling method
+    if p.parent.name == "shift":
+        if p.suffix == ".npz":
+            return "shift_set"  # one corruption of the test set at every severity
+        if p.suffix == ".parquet":
+            return "shift_predictions"  # one member of a run on every shift set
+    if name == "representations.h5":
+        return "representations"  # a run's CKA features
     if p.suffix == ".npz":
         return "dataset"
     if p.suffix == ".parquet":
@@ -648,7 +656,8 @@ def choose_sample(jobs: dict[tuple, Job], present: dict[str, str], n: int, seed:
         if rel not in by_output:
             raise ValueError(f"--include {rel}: not an existing output of this config's DAG")
         add(by_output[rel], "requested")
-    pool = sorted(o for o in by_output if present[o] in ("samples", "table", "figure"))
+    pool = sorted(o for o in by_output if present[o] in ("samples", "shift_set", "shift_predictions",
+                                                          "representations", "table", "figure"))
     drawn = 0
     for i in rng.permutation(len(pool)):
         if drawn >= n:

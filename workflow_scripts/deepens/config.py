@@ -86,6 +86,28 @@ def _cross_checks(config) -> list[str]:
         if dropout[key] >= 1:
             problems.append(f"config key 'subspace.dropout.{key}': {dropout[key]} must be below 1 "
                             f"(it scales the weight-dropout rate)")
+    epochs = train["epochs"]
+    for name, points in (config["landscape"]["plane"]["planes"] or {}).items():
+        key = f"config key 'landscape.plane.planes.{name}'"
+        parsed = []
+        for point in points:
+            seed, _, epoch = point.partition(":")
+            parsed.append((int(seed), epochs if epoch == "final" else int(epoch)))
+            if int(seed) not in config["seeds"]:
+                problems.append(f"{key}: point {point!r} names seed {seed}, not one of the seeds {config['seeds']}")
+            if epoch != "final" and int(epoch) > epochs:
+                problems.append(f"{key}: point {point!r} names epoch {epoch}, beyond train.epochs = {epochs}")
+        if len(set(parsed)) < 3:
+            problems.append(f"{key}: the three points {points} must be three different checkpoints")
+    cka = config["cka"]
+    if cka["trajectory_seed"] is not None and cka["trajectory_seed"] not in config["seeds"]:
+        problems.append(f"config key 'cka.trajectory_seed': {cka['trajectory_seed']} is not one of the seeds "
+                        f"{config['seeds']}")
+    if cka["enabled"] and cka["test_points"] < cka["batch_size"]:
+        problems.append(f"config key 'cka.test_points': {cka['test_points']} must be at least cka.batch_size "
+                        f"({cka['batch_size']}): CKA is computed over whole minibatches")
+    if config["shift"]["cifar10c_path"] and ds["name"] != "cifar10":
+        problems.append(f"config key 'shift.cifar10c_path' is only used with dataset.name cifar10, not {ds['name']!r}")
     from matplotlib import colormaps
     if fig["colormap"] not in colormaps:
         problems.append(f"config key 'figures.colormap': {fig['colormap']!r} is not a matplotlib colormap")

@@ -1,0 +1,81 @@
+# The loss landscape between solutions: straight lines and planes (TensorFlow evaluation jobs).
+
+
+rule landscape_interpolation:
+    input:
+        dataset=DATA,
+        checkpoints=get_interpolation_checkpoints,
+    output:
+        table=f"{TABLES}/interpolation.parquet",
+    log:
+        "logs/landscape_interpolation/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/landscape_interpolation/{dataset}/{model}.tsv"
+    params:
+        code=code_digest("landscape", "landscape_eval", "subspace_sampling", "predict", "models", "metrics", "io"),
+        endpoints=get_interpolation_keys(),
+        pairs=get_interpolation_pairs(),
+        points=LANDSCAPE["interpolation"]["points"],
+        train_examples=LANDSCAPE["train_examples"],
+        bn_examples=LANDSCAPE["bn_examples"],
+        batch_size=config["predict"]["batch_size"],
+        intra_op_threads=config["train"]["intra_op_threads"],
+        inter_op_threads=config["train"]["inter_op_threads"],
+    threads: get_train_threads
+    resources:
+        mem_mb=get_train_mem_mb,
+        runtime=get_eval_runtime(interpolation_images),
+    conda:
+        "../envs/training.yaml"
+    script:
+        f"{SCRIPTS}/landscape.py"
+
+
+rule landscape_plane:
+    input:
+        dataset=DATA,
+        checkpoints=get_plane_checkpoints,
+    output:
+        table=f"{TABLES}/plane_{{plane}}.parquet",
+    log:
+        "logs/landscape_plane/{dataset}/{model}/{plane}.log",
+    benchmark:
+        "benchmarks/landscape_plane/{dataset}/{model}/{plane}.tsv"
+    params:
+        code=code_digest("landscape", "landscape_eval", "subspace_sampling", "predict", "models", "metrics", "io"),
+        points=get_plane_points,
+        resolution=LANDSCAPE["plane"]["resolution"],
+        margin=LANDSCAPE["plane"]["margin"],
+        train_examples=LANDSCAPE["train_examples"],
+        bn_examples=LANDSCAPE["bn_examples"],
+        batch_size=config["predict"]["batch_size"],
+        intra_op_threads=config["train"]["intra_op_threads"],
+        inter_op_threads=config["train"]["inter_op_threads"],
+    threads: get_train_threads
+    resources:
+        mem_mb=get_train_mem_mb,
+        runtime=get_eval_runtime(plane_images),
+    conda:
+        "../envs/training.yaml"
+    script:
+        f"{SCRIPTS}/landscape.py"
+
+
+rule interpolation_barriers:
+    input:
+        curves=f"{TABLES}/interpolation.parquet",
+    output:
+        table=f"{TABLES}/interpolation_barriers.parquet",
+    log:
+        "logs/interpolation_barriers/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/interpolation_barriers/{dataset}/{model}.tsv"
+    params:
+        code=code_digest("landscape", "io"),
+    threads: 1
+    resources:
+        mem_mb=analysis_mem_mb(1000),
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/analysis_table.py"

@@ -1,0 +1,21 @@
+"""Both landscape rules: interpolation lines (landscape_interpolation) and a plane (landscape_plane)."""
+import sys
+
+sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
+import _job  # noqa: E402
+from deepens.data import load_dataset  # noqa: E402
+from deepens.io import write_table  # noqa: E402
+from deepens.landscape_eval import WeightEvaluator, interpolation_table, plane_table  # noqa: E402
+
+prov = _job.start(snakemake)  # noqa: F821
+p, checkpoints = snakemake.params, list(snakemake.input.checkpoints)  # noqa: F821
+evaluator = WeightEvaluator(snakemake.wildcards.model, load_dataset(snakemake.input.dataset), checkpoints[0],  # noqa: F821
+                            batch_size=p.batch_size, intra_op_threads=p.intra_op_threads,
+                            inter_op_threads=p.inter_op_threads, train_examples=p.train_examples,
+                            bn_examples=p.bn_examples)
+if snakemake.rule == "landscape_interpolation":  # noqa: F821
+    paths = {tuple(k): c for k, c in zip(p.endpoints, checkpoints)}
+    table = interpolation_table(evaluator, paths, [tuple(x) for x in p.pairs], p.points)
+else:
+    table = plane_table(evaluator, [tuple(x) for x in p.points], checkpoints, p.resolution, p.margin)
+write_table(table, snakemake.output.table, prov.record())  # noqa: F821
