@@ -198,6 +198,21 @@ MALFORMED = [
                  "train.validation_size", id="cifar10-validation-too-large"),
     pytest.param({"train": {"epochs": 20.0}}, "train.epochs", id="epochs-integral-float"),
     pytest.param({"seeds": [0.0, 1]}, "seeds", id="seeds-integral-float"),
+    pytest.param({"landscape": {"plane": {"planes": {"p": ["0:0", "7:final", "1:final"]}}}},
+                 "landscape.plane.planes.p", id="plane-unknown-seed"),
+    pytest.param({"landscape": {"plane": {"planes": {"p": ["0:0", "0:99", "1:final"]}}}},
+                 "landscape.plane.planes.p", id="plane-epoch-beyond-training"),
+    pytest.param({"landscape": {"plane": {"planes": {"p": ["0:final", "0:20", "1:final"]}}}},
+                 "landscape.plane.planes.p", id="plane-same-checkpoint-twice"),
+    pytest.param({"landscape": {"plane": {"planes": {"p": ["0:0", "1:last", "1:final"]}}}},
+                 "landscape.plane.planes.p.1", id="plane-malformed-point"),
+    pytest.param({"landscape": {"interpolation": {"points": 1}}}, "landscape.interpolation.points",
+                 id="interpolation-one-point"),
+    pytest.param({"shift": {"corruptions": ["fog"]}}, "shift.corruptions.0", id="shift-unknown-corruption"),
+    pytest.param({"shift": {"severities": [0, 6]}}, "shift.severities", id="shift-severity-range"),
+    pytest.param({"shift": {"cifar10c_path": "/data/CIFAR-10-C"}}, "shift.cifar10c_path", id="cifar10c-with-digits"),
+    pytest.param({"cka": {"trajectory_seed": 9}}, "cka.trajectory_seed", id="cka-unknown-seed"),
+    pytest.param({"cka": {"test_points": 100, "batch_size": 150}}, "cka.test_points", id="cka-fewer-points-than-a-batch"),
 ]
 
 
