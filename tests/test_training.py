@@ -96,3 +96,73 @@ def test_mixed_precision_is_ignored_on_cpu(tmp_path):
         with h5py.File(paths[1]) as f:
             weights.append(f["layers/conv2d/vars/0"][()])
     assert weights[0].dtype == np.float32 and np.array_equal(weights[0], weights[1])
+
+
+def _train(tmp_path, name, epochs=3, **overrides):
+    """A short digits run: 1,397 training images in batches of 128, 11 steps per epoch (the last short)."""
+    import h5py
+
+    ds = data.prepare_digits(300, 100)
+    out = tmp_path / name
+    paths = [out / f"epoch{e:03d}.weights.h5" for e in range(epochs + 1)]
+    args = dict(model_name="small_cnn", dataset=ds, seed=5, epochs=epochs, batch_size=128, learning_rate=1.6e-3,
+                lr_halving_epochs=2, dropout=0.2, augmentation=True, steps_per_execution=1, jit_compile=False,
+                intra_op_threads=1, inter_op_threads=1, checkpoint_paths=paths, history_path=out / "history.parquet",
+                provenance=provenance.Provenance({}), log=lambda *a: None)
+    args.update(overrides)
+    table = training.train_run(**args)
+    weights = []
+    for p in paths:
+        with h5py.File(p) as f:
+            found = {}
+            f.visititems(lambda n, o: found.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+            weights.append(found)
+    return weights, table.drop(["seconds"])
+
+
+def _same_run(a, b):
+    return a[1].equals(b[1]) and all(
+        x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x) for x, y in zip(a[0], b[0]))
+
+
+@pytest.fixture(scope="module")
+def keras_dropout_run(tmp_path_factory):
+    """The reference: Keras's own Dropout draws the masks inside the training step."""
+    return _train(tmp_path_factory.mktemp("keras"), "run", dropout_masks_in_pipeline=False)
+
+
+def test_dropout_masks_drawn_in_the_pipeline_are_bit_identical(tmp_path, keras_dropout_run):
+    run = _train(tmp_path, "pipeline")
+    assert _same_run(run, keras_dropout_run)
+    # and dropout does act: another rate gives other weights
+    assert not _same_run(_train(tmp_path, "rate", dropout=0.1), keras_dropout_run)
+
+
+@pytest.mark.parametrize("steps_per_execution", [2, 1000])
+def test_steps_per_execution_keeps_epochs_aligned(tmp_path, keras_dropout_run, steps_per_execution):
+    """11 steps per epoch: 2 does not divide it (5 calls of 2 steps + 1 of 1), 1000 runs an epoch in one call."""
+    assert _same_run(_train(tmp_path, "spe", steps_per_execution=steps_per_execution), keras_dropout_run)
+
+
+def test_pipeline_masks_are_the_ones_keras_dropout_draws(images):
+    import keras
+
+    x, y = images  # 10 images of 8x8x1, batches of 4: steps 0, 1, 2 (the last of 2 images)
+    specs = [(0, 0.5, (8, 8, 1)), (2, 0.25, (4, 4, 3))]
+    batches = list(training.train_dataset(x, y, 4, 11, 22, False, 1, 3, dropout=(7, specs)))
+    assert len(batches) == 6
+    plain = _batches(training.train_dataset(x, y, 4, 11, 22, False, 1, 3))
+    for step, (((imgs, masks), labels), (imgs0, labels0)) in enumerate(zip(batches, plain)):
+        np.testing.assert_array_equal(imgs.numpy(), imgs0)
+        np.testing.assert_array_equal(labels.numpy(), labels0)
+        epoch, step_in_epoch = 1 + step // 3, step % 3
+        for (index, rate, shape), mask in zip(specs, masks):
+            # what keras.layers.Dropout draws at this step once train_run has reset its seed
+            layer = keras.layers.Dropout(rate)
+            layer.seed_generator.state.assign(
+                np.array([training.derive_seed(7, "dropout", index, epoch), step_in_epoch], dtype="int64"))
+            ones = tf.ones((len(labels0), *shape))
+            expected = layer(ones, training=True).numpy() != 0
+            assert mask.dtype == tf.bool and mask.shape == expected.shape
+            np.testing.assert_array_equal(mask.numpy(), expected)
+            assert 0 < expected.mean() < 1

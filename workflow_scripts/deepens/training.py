@@ -3,6 +3,15 @@
 Determinism: TensorFlow op determinism on, thread counts fixed by config, and every source
 of randomness is a stateless function of (purpose seed, epoch, example) -- data order,
 augmentation and dropout -- so the weights depend only on the config and the run seed.
+
+Speed (CPU): Keras's Dropout draws its Philox uniforms inside the training step, which for
+SmallCNN is about half of the step's time on one intra-op thread. On a CPU the pipeline
+draws the same keep masks (same seeds, same op, bit for bit) in the tf.data pipeline
+instead, so they are computed on another core ahead of the step, and the step only applies
+them (docs/benchmarks.md). train_run runs the epochs itself rather than with `model.fit`: one
+iterator over all epochs keeps the input pipeline ahead across epoch boundaries, and compiled
+calls of `steps_per_execution` steps never cross one (epoch_steps_runner: the last call of an
+epoch runs the remainder), so any steps_per_execution gives the same checkpoints.
 """
 import hashlib
 import json
@@ -33,12 +42,52 @@ def augment_image(image, seed, tf):
     return tf.clip_by_value(image, 0.0, 1.0)
 
 
-def train_dataset(x, y, batch_size, shuffle_seed, augment_seed, augmentation, first_epoch, epochs):
-    """Batches for epochs first_epoch..epochs-1; each epoch's order is a pure function of its index."""
+def dropout_specs(model):
+    """(index, rate, feature shape) of the model's Dropout layers whose masks the pipeline can draw.
+
+    The index counts every keras Dropout layer in `model.layers` order (the index its
+    per-epoch seed is derived with); layers with rate 0 or a noise_shape are left out.
+    """
+    import keras
+
+    dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    return [(i, float(layer.rate), tuple(int(d) for d in layer.output.shape[1:]))
+            for i, layer in enumerate(dropouts) if layer.rate > 0 and layer.noise_shape is None]
+
+
+def _cast_seed(seed, tf):
+    # keras.src.backend.tensorflow.random._cast_seed: an int64 SeedGenerator state -> int32 seed
+    return tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)
+
+
+def train_dataset(x, y, batch_size, shuffle_seed, augment_seed, augmentation, first_epoch, epochs,
+                  dropout=None):
+    """Batches for epochs first_epoch..epochs-1; each epoch's order is a pure function of its index.
+
+    dropout: optional (run_seed, dropout_specs(model)). Each batch then also carries, per listed
+    layer, the boolean keep mask Keras's Dropout would draw at that step: its seed generator
+    is reset to [derive_seed(run_seed, "dropout", index, epoch), 0] at every epoch start
+    (train_run) and advances by [0, 1] per step, and it calls
+    tf.nn.experimental.stateless_dropout, i.e. stateless_uniform(shape, seed) >= rate.
+    Elements are then ((images, masks), labels) instead of (images, labels).
+    """
     import tensorflow as tf
 
     n = len(y)
     images, labels = tf.constant(x), tf.constant(y, tf.int32)
+    if dropout is not None:
+        run_seed, specs = dropout
+        # int64 [epoch, layer] table of the per-(layer, epoch) dropout seeds
+        layer_seeds = tf.constant([[derive_seed(run_seed, "dropout", i, e) for i, _, _ in specs]
+                                   for e in range(first_epoch, epochs)], tf.int64)
+
+    def add_masks(epoch, step, batch):
+        masks = []
+        for j, (_, rate, shape) in enumerate(specs):
+            seed = _cast_seed(tf.stack([layer_seeds[epoch - first_epoch, j], step]), tf)
+            noise_shape = tf.stack([tf.shape(batch[1])[0], *shape])
+            masks.append(tf.random.stateless_uniform(noise_shape, seed=seed, dtype=tf.float32) >= rate)
+        return (batch[0], tuple(masks)), batch[1]
 
     def one_epoch(epoch):
         order = tf.random.experimental.stateless_shuffle(
@@ -49,18 +98,77 @@ def train_dataset(x, y, batch_size, shuffle_seed, augment_seed, augmentation, fi
                 img = tf.cast(tf.gather(images, i), tf.float32) / 255.0
                 seed = tf.stack([tf.constant(augment_seed, tf.int64), epoch * n + i])
                 return augment_image(img, seed, tf), tf.gather(labels, i)
-            return d.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(batch_size)
-        return d.batch(batch_size).map(
-            lambda i: (tf.cast(tf.gather(images, i), tf.float32) / 255.0, tf.gather(labels, i)))
+            d = d.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(batch_size)
+        else:
+            d = d.batch(batch_size).map(
+                lambda i: (tf.cast(tf.gather(images, i), tf.float32) / 255.0, tf.gather(labels, i)))
+        if dropout is not None:
+            d = d.enumerate().map(lambda step, batch: add_masks(epoch, step, batch),
+                                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return d
 
     return tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch).prefetch(tf.data.AUTOTUNE)
+
+
+def feed_dropout_masks(model, specs):
+    """Make the model's training step take ((images, masks), labels) batches and apply the masks.
+
+    The listed Dropout layers, when called with training=True inside the training step,
+    compute the values tf.nn.experimental.stateless_dropout computes from its uniforms,
+    forward where(mask, x * (1 / (1 - rate)), 0) and backward where(mask, g, 0) * (1 / (1 - rate)),
+    bit for bit; with same-shape Select ops, about 3x cheaper on a CPU than the SelectV2 with a
+    broadcast scalar zero that stateless_dropout and its gradient use. Anywhere else
+    (evaluation, prediction, a step without masks) they stay Keras's own Dropout.
+    """
+    import keras
+    import tensorflow as tf
+
+    dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    feeding = {}
+
+    def masked_dropout(x, mask, rate):
+        scale = tf.convert_to_tensor(1 / (1 - rate), dtype=x.dtype)
+
+        @tf.custom_gradient
+        def apply(x):
+            def grad(g):
+                return tf.math.multiply(tf.raw_ops.Select(condition=mask, x=g, y=tf.zeros_like(g)), scale)
+            return tf.raw_ops.Select(condition=mask, x=tf.math.multiply(x, scale), y=tf.zeros_like(x)), grad
+        return apply(x)
+
+    for j, (i, rate, _) in enumerate(specs):
+        layer = dropouts[i]
+        if float(layer.rate) != rate:
+            raise ValueError(f"dropout layer {i} has rate {layer.rate}, the masks were drawn for {rate}")
+
+        def call(inputs, training=False, j=j, rate=layer.rate, keras_call=layer.call):
+            masks = feeding.get("masks")
+            if not training or masks is None:
+                return keras_call(inputs, training=training)
+            return masked_dropout(inputs, masks[j], rate)
+
+        layer.call = call
+    keras_train_step = model.train_step
+
+    def train_step(data):
+        (x, masks), y = data
+        feeding["masks"] = masks
+        try:
+            return keras_train_step((x, y))
+        finally:
+            feeding.clear()
+
+    model.train_step = train_step
 
 
 def eval_dataset(x, y, batch_size):
     import tensorflow as tf
 
+    def scale(a, b):
+        return tf.cast(a, tf.float32) / 255.0, b
+
     d = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32))).batch(batch_size)
-    return d.map(lambda a, b: (tf.cast(a, tf.float32) / 255.0, b)).cache().prefetch(tf.data.AUTOTUNE)
+    return d.map(scale).cache().prefetch(tf.data.AUTOTUNE)
 
 
 def learning_rate_schedule(learning_rate, halving_epochs, steps_per_epoch, epochs):
@@ -84,6 +192,33 @@ def save_checkpoint(model, manifest, path, epoch, provenance):
             f.attrs[MANIFEST_ATTR] = json.dumps(manifest)
             f.attrs["epoch"] = epoch
             f.attrs[PROVENANCE_KEY.decode()] = json.dumps(provenance, sort_keys=True, default=str)
+
+
+def epoch_steps_runner(model, steps, steps_per_execution):
+    """A function running exactly `steps` training steps from an iterator, in compiled calls.
+
+    Keras's fit would run ceil(steps / steps_per_execution) calls of steps_per_execution steps
+    per epoch, so with a continuing iterator an epoch whose length is not a multiple would eat
+    into the next one. Here an epoch is steps // size calls of `size` steps and one call of the
+    remainder (size = min(steps_per_execution, steps)); each call size is its own Keras train
+    function (Keras reads model.steps_per_execution when it traces the call's loop).
+    """
+    size = max(1, min(int(steps_per_execution), steps))
+    chunks = [size] * (steps // size) + ([steps % size] if steps % size else [])
+    functions = {}
+
+    def run(iterator):
+        logs = None
+        for n in chunks:
+            model.steps_per_execution = n  # what Keras reads when it (re)traces this call
+            if n not in functions:
+                model.make_train_function(force=True)
+                functions[n] = model.train_function
+            logs = functions[n](iterator)
+        model.steps_per_execution = size
+        return logs
+
+    return run
 
 
 def format_seconds(s: float) -> str:
@@ -154,7 +289,7 @@ def run_fingerprint(dataset, **settings) -> str:
 def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, lr_halving_epochs,
               dropout, augmentation, steps_per_execution, jit_compile, intra_op_threads,
               inter_op_threads, checkpoint_paths, history_path, provenance, mixed_precision=False,
-              resume_dir=None, log=print):
+              resume_dir=None, dropout_masks_in_pipeline=True, log=print):
     """Train one (dataset, model, seed) run, writing checkpoint_paths[e] after epoch e.
 
     Killed at any point, a rerun with the same resume_dir (default: `.resume` beside the
@@ -192,32 +327,37 @@ def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, l
     model.optimizer.build(model.trainable_variables)
     manifest = variable_manifest(model)
     dropouts = [l for l in model.layers if isinstance(l, keras.layers.Dropout)]
+    # On a CPU the dropout masks are drawn ahead, in the input pipeline (same bits); on a GPU
+    # Keras draws them on the device, which is faster than the host pipeline could.
+    specs = dropout_specs(model) if not on_gpu and dropout_masks_in_pipeline else []
+    if specs:
+        feed_dropout_masks(model, specs)
     rows = resume.load()
 
-    class Loop(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            # Dropout masks: a fresh stream per (layer, epoch), independent of what ran before.
-            for i, layer in enumerate(dropouts):
-                layer.seed_generator.state.assign(
-                    np.array([derive_seed(seed, "dropout", i, epoch), 0], dtype=layer.seed_generator.state.dtype))
-            self.t0 = time.perf_counter()
+    def begin_epoch(epoch):
+        # Dropout masks: a fresh stream per (layer, epoch), independent of what ran before (used as
+        # such when Keras draws them; the pipeline's masks are drawn from the same seeds).
+        for i, layer in enumerate(dropouts):
+            layer.seed_generator.state.assign(
+                np.array([derive_seed(seed, "dropout", i, epoch), 0], dtype=layer.seed_generator.state.dtype))
+        return time.perf_counter()
 
-        def on_epoch_end(self, epoch, logs=None):
-            logs = {k: float(v) for k, v in (logs or {}).items()}
-            seconds = time.perf_counter() - self.t0
-            done = epoch + 1
-            if not math.isfinite(logs.get("loss", math.nan)):
-                raise FloatingPointError(f"training loss is {logs.get('loss')} at epoch {done} "
-                                         f"(model {model_name}, seed {seed}); no checkpoint written for it")
-            lr = learning_rate * 0.5 ** (epoch // lr_halving_epochs)
-            rows.append({"epoch": done, "loss": logs["loss"], "accuracy": logs["accuracy"],
-                         "val_loss": logs["val_loss"], "val_accuracy": logs["val_accuracy"],
-                         "learning_rate": lr, "seconds": seconds})
-            save_checkpoint(model, manifest, resume.checkpoint(done), done, provenance.record(epoch=done))
-            resume.save(rows)  # the epoch counts as complete only once this is written
-            eta = np.mean([r["seconds"] for r in rows]) * (epochs - done)
-            log(f"epoch {done}/{epochs}  loss {logs['loss']:.4f}  acc {logs['accuracy']:.4f}  "
-                f"val_acc {logs['val_accuracy']:.4f}  {seconds:.1f}s  ETA {format_seconds(eta)}")
+    def end_epoch(epoch, logs, t0):
+        logs = {k: float(v) for k, v in logs.items()}
+        seconds = time.perf_counter() - t0
+        done = epoch + 1
+        if not math.isfinite(logs.get("loss", math.nan)):
+            raise FloatingPointError(f"training loss is {logs.get('loss')} at epoch {done} "
+                                     f"(model {model_name}, seed {seed}); no checkpoint written for it")
+        lr = learning_rate * 0.5 ** (epoch // lr_halving_epochs)
+        rows.append({"epoch": done, "loss": logs["loss"], "accuracy": logs["accuracy"],
+                     "val_loss": logs["val_loss"], "val_accuracy": logs["val_accuracy"],
+                     "learning_rate": lr, "seconds": seconds})
+        save_checkpoint(model, manifest, resume.checkpoint(done), done, provenance.record(epoch=done))
+        resume.save(rows)  # the epoch counts as complete only once this is written
+        eta = np.mean([r["seconds"] for r in rows]) * (epochs - done)
+        log(f"epoch {done}/{epochs}  loss {logs['loss']:.4f}  acc {logs['accuracy']:.4f}  "
+            f"val_acc {logs['val_accuracy']:.4f}  {seconds:.1f}s  ETA {format_seconds(eta)}")
 
     check_manifest(model, manifest)
     start = rows[-1]["epoch"] if rows else 0
@@ -232,11 +372,21 @@ def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, l
         f"{steps} steps/epoch, epochs {start + 1}..{epochs}, threads intra {intra_op_threads} inter {inter_op_threads}, "
         f"{'GPU' if on_gpu else 'CPU'}, {policy}")
     if start < epochs:
-        model.fit(
-            train_dataset(dataset.x_train, dataset.y_train, batch_size, derive_seed(seed, "shuffle"),
-                          derive_seed(seed, "augment"), augmentation, start, epochs),
-            validation_data=eval_dataset(dataset.x_val, dataset.y_val, 1024),
-            initial_epoch=start, epochs=epochs, steps_per_epoch=steps, callbacks=[Loop()], shuffle=False, verbose=0)
+        # What model.fit does per epoch (reset metrics, steps, logs, validation), with one iterator
+        # over every remaining epoch and exactly `steps` steps per epoch (epoch_steps_runner).
+        batches = iter(train_dataset(dataset.x_train, dataset.y_train, batch_size, derive_seed(seed, "shuffle"),
+                                     derive_seed(seed, "augment"), augmentation, start, epochs,
+                                     dropout=(seed, specs) if specs else None))
+        val = eval_dataset(dataset.x_val, dataset.y_val, 1024)
+        run_epoch = epoch_steps_runner(model, steps, steps_per_execution)
+        for epoch in range(start, epochs):
+            model.reset_metrics()
+            t0 = begin_epoch(epoch)
+            run_epoch(batches)
+            logs = dict(model.get_metrics_result())
+            val_logs = model.evaluate(val, verbose=0, return_dict=True)
+            logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            end_epoch(epoch, logs, t0)
     resume.publish(checkpoint_paths)
     table = pa.Table.from_pylist(rows, schema=pa.schema(
         [("epoch", pa.int32())] + [(k, pa.float64()) for k in
