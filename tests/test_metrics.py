@@ -199,3 +199,52 @@ def test_pairs_table_long_format():
         assert v == matrix[i, j]
         seen.add((i, j))
     assert len(seen) == 16
+
+
+# --- exactness of the blocked paths (float32 inputs, per-class counting) -------------------
+
+@pytest.mark.parametrize("chunk", [1, 3, 16, 4096])
+def test_cosine_of_float32_blocks_matches_float64(chunk):
+    """float32 blocks (checkpoints as stored) are converted chunk by chunk: same cosines."""
+    rng = np.random.default_rng(4)
+    v = rng.normal(size=(6, 50)).astype(np.float32)
+    ref = metrics.cosine_from_blocks([v.astype(np.float64)])
+    blocks = np.split(v, [7, 8, 30], axis=1)
+    got = metrics.cosine_from_blocks(iter(blocks), chunk_columns=chunk)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-14)
+    mixed = metrics.cosine_from_blocks([blocks[0], blocks[1].astype(np.float64), blocks[2], blocks[3]], chunk)
+    np.testing.assert_allclose(mixed, ref, rtol=0, atol=1e-14)
+
+
+def test_cosine_float64_blocks_are_used_as_given():
+    rng = np.random.default_rng(5)
+    v = rng.normal(size=(4, 9))
+    gram = v @ v.T
+    n = np.sqrt(np.diag(gram))
+    assert np.array_equal(metrics.cosine_from_blocks([v]), np.clip(gram / np.outer(n, n), -1, 1))
+
+
+def _disagreement_reference(labels):
+    """Per pair, as the original write-up: 1 - (number of equal predictions) / N."""
+    k, n = labels.shape
+    out = np.empty((k, k))
+    for i in range(k):
+        for j in range(k):
+            out[i, j] = 1.0 - np.sum(labels[i] == labels[j]) / n
+    return out
+
+
+@pytest.mark.parametrize("classes, block", [(3, 1), (4, 7), (10, 4096), (100, 64)])
+def test_disagreement_is_exactly_the_per_pair_count(classes, block):
+    rng = np.random.default_rng(classes)
+    labels = rng.integers(0, classes, size=(9, 1000))
+    labels[3] = labels[0]           # identical rows
+    labels[5, :500] = labels[1, :500]
+    assert np.array_equal(metrics.disagreement_matrix(labels, classes, block_examples=block),
+                          _disagreement_reference(labels))
+
+
+def test_disagreement_skips_absent_classes_and_accepts_unused_ones():
+    labels = np.array([[7, 7, 2, 7], [7, 2, 2, 7]])  # classes 0, 1, 3..6, 8, 9 never predicted
+    m = metrics.disagreement_matrix(labels, 10, block_examples=3)
+    assert np.array_equal(m, np.array([[0.0, 0.25], [0.25, 0.0]]))
