@@ -228,7 +228,7 @@ def test_checkpoint_set_flat_and_blocks(checkpoints, parameters):
             assert np.array_equal(cs.flat(i), expected[i])
         for block_elements in (1, 7, 13, 10**6):
             blocks = list(cs.blocks(block_elements))
-            assert all(b.shape[0] == 3 and b.dtype == np.float64 for b in blocks)
+            assert all(b.shape[0] == 3 and b.dtype == np.float32 for b in blocks)  # as stored
             assert np.array_equal(np.concatenate(blocks, axis=1), expected)
         assert len(list(cs.blocks(1))) > len(list(cs.blocks(10**6)))
         cos = metrics.cosine_from_blocks(cs.blocks(5))

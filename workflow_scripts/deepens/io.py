@@ -138,16 +138,19 @@ class CheckpointSet:
         return int(sum(np.prod(v["shape"]) for v in self.variables))
 
     def blocks(self, block_elements: int):
-        """Yield (K x b) float64 matrices: consecutive parameter slices of every checkpoint."""
+        """Yield (K x b) matrices in the stored dtype (float32 checkpoints: float32, so a block
+        is half the memory; metrics.cosine_from_blocks accumulates in float64): consecutive
+        parameter slices of every checkpoint."""
         k = len(self._files)
         for var in self.variables:
             shape = var["shape"]
             rows = shape[0] if shape else 1
             per_row = int(np.prod(shape[1:])) if len(shape) > 1 else 1
             step = max(1, block_elements // max(1, k * per_row))
+            dtype = np.dtype(var.get("dtype", "float64"))  # the manifest's variable dtype, as stored
             for start in range(0, rows, step):
                 stop = min(rows, start + step)
-                out = np.empty((k, (stop - start) * per_row), dtype=np.float64)
+                out = np.empty((k, (stop - start) * per_row), dtype=dtype)
                 for i, f in enumerate(self._files):
                     try:
                         ds = f[var["h5"]]
