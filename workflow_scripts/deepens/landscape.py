@@ -16,8 +16,6 @@
 import numpy as np
 import pyarrow as pa
 
-CURVE_METRICS = ("loss", "accuracy")
-
 
 def interpolation_ts(points: int) -> np.ndarray:
     if int(points) < 2:
