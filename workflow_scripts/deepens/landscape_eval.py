@@ -65,8 +65,8 @@ class WeightEvaluator:
             return [cs.flat(i) for i in range(len(paths))]
 
     def probs(self, x) -> np.ndarray:
-        tf, b = self.tf, self.batch_size
-        return np.concatenate([self.forward(tf.constant(x[i:i + b])).numpy() for i in range(0, len(x), b)])
+        from .predict import batched
+        return batched(self.forward, x, self.batch_size, self.tf)
 
     def evaluate(self, vector) -> dict:
         """{split: (loss, accuracy)} of one parameter vector."""

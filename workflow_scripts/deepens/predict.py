@@ -25,6 +25,11 @@ def softmax_fn(model, input_shape, tf):
     return forward
 
 
+def batched(forward, x, batch_size, tf) -> np.ndarray:
+    """The compiled forward pass over images x in batches of batch_size, concatenated."""
+    return np.concatenate([forward(tf.constant(x[i:i + batch_size])).numpy() for i in range(0, len(x), batch_size)])
+
+
 def predict_checkpoints(model_name, dataset, checkpoint_paths, epochs, batch_size,
                         intra_op_threads=1, inter_op_threads=1, log=print) -> pa.Table:
     from .models import build_model, configure_tensorflow
@@ -41,8 +46,7 @@ def predict_checkpoints(model_name, dataset, checkpoint_paths, epochs, batch_siz
             raise ArtifactError(f"cannot load checkpoint {path}: {err}") from err
         for split in SPLITS:
             x, y = dataset.split(split)
-            probs = np.concatenate([forward(tf.constant(x[i:i + batch_size])).numpy()
-                                    for i in range(0, len(x), batch_size)])
+            probs = batched(forward, x, batch_size, tf)
             parts.append(predictions_table(split, epoch, y, probs))
         log(f"epoch {epoch}: test accuracy {np.mean(probabilities(parts[-2]).argmax(1) == dataset.y_test):.4f}")
     return pa.concat_tables(parts)

@@ -96,7 +96,7 @@ def shift_predictions(*, member, model_name, dataset, shift_sets: dict, checkpoi
     sums = [np.zeros((len(dataset.y_test), dataset.num_classes), np.float64) for _ in inputs]
     if member == "final":
         from .models import build_model, configure_tensorflow
-        from .predict import softmax_fn
+        from .predict import batched, softmax_fn
 
         tf = configure_tensorflow(intra_op_threads, inter_op_threads)
         model = build_model(model_name, dataset.input_shape, dataset.num_classes, seed=0)
@@ -106,13 +106,8 @@ def shift_predictions(*, member, model_name, dataset, shift_sets: dict, checkpoi
         except Exception as err:  # Keras raises many types for a truncated or foreign file
             raise ArtifactError(f"cannot load checkpoint {path}: {err}") from err
         forward = softmax_fn(model, dataset.input_shape, tf)
-
-        def predict(x):
-            return np.concatenate([forward(tf.constant(x[i:i + batch_size])).numpy()
-                                   for i in range(0, len(x), batch_size)])
-
         for acc, (_, _, x) in zip(sums, inputs):
-            acc += predict(x)
+            acc += batched(forward, x, batch_size, tf)
         count = 1
     else:
         from .subspace_sampling import SubspaceRun

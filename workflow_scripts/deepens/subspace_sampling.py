@@ -168,8 +168,8 @@ class SubspaceRun:
             f"parameters" + (f", late epochs {late[0]}..{late[-1]} ({len(late)})" if self.needs_late else ""))
 
     def predict(self, x) -> np.ndarray:
-        tf, b = self.tf, self.batch_size
-        return np.concatenate([self.forward(tf.constant(x[i:i + b])).numpy() for i in range(0, len(x), b)])
+        from .predict import batched
+        return batched(self.forward, x, self.batch_size, self.tf)
 
     def split_accuracy(self, probs, split) -> float:
         return float(np.mean(probs.argmax(axis=1) == self.dataset.split(split)[1]))
