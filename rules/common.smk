@@ -1,57 +1,106 @@
-# Helpers shared by the rules: the validated config, derived lists, path patterns, input functions.
-import hashlib
+# Helpers shared by the rules: the resolved config, derived lists, path patterns, input functions.
 import math
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
-from deepens.config import ConfigError, validate_config  # noqa: E402
+from deepens.code import code_digest as _code_digest  # noqa: E402
+from deepens.config import ConfigError, model_config, validate_config  # noqa: E402
+from deepens.landscape import default_planes, interpolation_pairs, parse_point  # noqa: E402
+from deepens.subspace import METHODS  # noqa: E402
 
 try:
-    config.update(validate_config(config, Path(workflow.basedir) / "config.schema.yaml"))
+    RESOLVED = validate_config(config, Path(workflow.basedir) / "config.schema.yaml")
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
+config.update(RESOLVED)
 
 DATASET = config["dataset"]["name"]
 MODELS = config["models"]
 SEEDS = config["seeds"]
 EPOCHS = list(range(config["train"]["epochs"] + 1))
 SCRIPTS = "../workflow_scripts"
-LIBRARY = Path(workflow.basedir) / "workflow_scripts" / "deepens"
+SCRIPTS_DIR = Path(workflow.basedir) / "workflow_scripts"
+MODEL_CONFIG = {m: model_config(config, m) for m in MODELS}  # per_model overrides merged in
 
 
-def code_digest(*modules):
-    """Hash of the library modules a rule's results depend on, passed as a param so that
-    editing them reruns exactly the rules that use them (Snakemake tracks only the script)."""
-    h = hashlib.sha256()
-    for name in sorted(set(modules)):
-        h.update(name.encode() + b"\0" + (LIBRARY / f"{name}.py").read_bytes())
-    return h.hexdigest()[:16]
+def script_code(name):
+    """Digest of a rule script's import closure within workflow_scripts/ (deepens.code), passed
+    as the `code` param: editing a module reruns exactly the rules whose scripts import it."""
+    return _code_digest(SCRIPTS_DIR / name)
 
 
 wildcard_constraints:
     dataset=r"digits|cifar10",
-    method=r"random|dropout|diagonal|lowrank|averaging",
-    member=r"final|random|dropout|diagonal|lowrank|averaging",
+    method="|".join(METHODS),
+    member="|".join(("final", "snapshot") + METHODS),
     corruption=r"[a-z_]+",
     plane=r"[a-z0-9_]+",
     model=r"[a-z0-9_]+",
     seed=r"\d+",
 
 
-# One path scheme; scripts never build paths.
+# --- one path scheme; scripts never build paths ------------------------------------------------
+RESOLVED_CONFIG = "results/{dataset}/resolved_config.yaml"
 DATA = "results/{dataset}/data.npz"
-CHECKPOINT = "results/{dataset}/{model}/seed{seed}/checkpoints/epoch{epoch}.weights.h5"  # epoch003
-HISTORY = "results/{dataset}/{model}/seed{seed}/history.parquet"
-PREDICTIONS = "results/{dataset}/{model}/seed{seed}/predictions.parquet"
+RUN = "results/{dataset}/{model}/seed{seed}"
+CHECKPOINT = RUN + "/checkpoints/epoch{epoch}.weights.h5"  # epoch003
+HISTORY = RUN + "/history.parquet"
+PREDICTIONS = RUN + "/predictions.parquet"
+REPRESENTATIONS = RUN + "/representations.h5"
+SAMPLES = RUN + "/subspace/{method}.parquet"
+SHIFT_PREDICTIONS = RUN + "/shift/{member}.parquet"
+SHIFT_SET = "results/{dataset}/shift/{corruption}.npz"
 TABLES = "results/{dataset}/{model}/tables"
 FIGURES = "results/{dataset}/{model}/figures"
+
+
+def get_resume_dir(wildcards):
+    """Where a training job keeps its resumable state: beside, not among, its outputs."""
+    return f"{RUN}/.resume".format(**wildcards)
+
+
+# --- what the config asks for ------------------------------------------------------------------
+SUBSPACE_METHODS = [m for m in METHODS if m in config["subspace"]["methods"]]
+LANDSCAPE = config["landscape"]
+LANDSCAPE_ENABLED = LANDSCAPE["enabled"]
+PLANES = LANDSCAPE["plane"]["planes"] if LANDSCAPE["plane"]["planes"] is not None else default_planes(SEEDS)
+SHIFT = config["shift"]
+SHIFT_CORRUPTIONS = SHIFT["corruptions"]
+SHIFT_MEMBERS = (["final", "snapshot"] + SUBSPACE_METHODS) if SHIFT_CORRUPTIONS else []
+CKA = config["cka"]
+CKA_ENABLED = CKA["enabled"]
+FINDINGS_ENABLED = config["findings"]["enabled"]
+
 FIGURE_NAMES = ["training_curves", "trajectory_similarity", "seed_similarity", "confusion_final",
                 "confusion_epochs", "misclassified_overlap", "hard_examples", "function_space_tsne",
                 "ensemble_size", "ensemble_by_epoch", "diversity_accuracy"]
 TABLE_NAMES = ["weight_cosine", "prediction_disagreement", "checkpoint_metrics", "confusion", "hard_examples",
                "misclassified_overlap", "function_space_tsne", "ensemble_metrics", "ensemble_by_epoch",
                "diversity_points", "diversity_limits"]
+SUBSPACE_TABLE_NAMES = ["subspace_tsne", "subspace_diversity_points", "section5_ensembles"]
+SUBSPACE_FIGURE_NAMES = ["subspace_tsne", "section5_ensembles"]
+
+
+def train_settings(model):
+    return MODEL_CONFIG[model]["train"]
+
+
+def get_train_settings(wildcards):
+    """The model's training settings (per_model overrides merged), as train_run's arguments."""
+    return {k: v for k, v in train_settings(wildcards.model).items() if k != "validation_size"}
+
+
+def get_train_threads(wildcards):
+    return train_settings(wildcards.model)["intra_op_threads"]
+
+
+def get_intra_op_threads(wildcards):
+    return train_settings(wildcards.model)["intra_op_threads"]
+
+
+def get_inter_op_threads(wildcards):
+    return train_settings(wildcards.model)["inter_op_threads"]
 
 
 def run_checkpoints():
@@ -59,55 +108,8 @@ def run_checkpoints():
     return [CHECKPOINT.replace("{epoch}", f"{e:03d}") for e in EPOCHS]
 
 
-SUBSPACE_METHODS = config["subspace"]["methods"]
-SAMPLES = "results/{dataset}/{model}/seed{seed}/subspace/{method}.parquet"
-SUBSPACE_TABLE_NAMES = ["subspace_tsne", "subspace_diversity_points", "section5_ensembles"]
-SUBSPACE_FIGURE_NAMES = ["subspace_tsne", "section5_ensembles"]
-
-
-def late_epochs():
-    """The last late_fraction of the checkpoints (never epoch 0; at least two when possible)."""
-    n = max(math.ceil(EPOCHS[-1] * config["subspace"]["late_fraction"]), min(2, EPOCHS[-1]))
-    return EPOCHS[-n:]
-
-
-def get_late_checkpoints(wildcards):
-    paths = checkpoint_paths(wildcards.dataset, wildcards.model, wildcards.seed)
-    return [paths[e] for e in late_epochs()]
-
-
-def subspace_settings(method):
-    """Only this method's settings, so changing another method's scale reruns nothing of it."""
-    sub = config["subspace"]
-    settings = {"late_fraction": sub["late_fraction"], "late_epochs": late_epochs(),
-                "ensemble_samples": sub["ensemble_samples"], "plane_samples": sub["plane_samples"]}
-    if method == "lowrank":
-        settings["rank"] = sub["rank"]
-    settings.update(sub.get(method, {}))
-    return settings
-
-
-def get_subspace_settings(wildcards):
-    return subspace_settings(wildcards.method)
-
-
-def get_all_samples(wildcards):
-    """Sample files of every configured method, method-major then seed."""
-    return expand(SAMPLES, dataset=wildcards.dataset, model=wildcards.model, method=SUBSPACE_METHODS, seed=SEEDS)
-
-
-def get_tsne_samples(wildcards):
-    return expand(SAMPLES, dataset=wildcards.dataset, model=wildcards.model, method=SUBSPACE_METHODS,
-                  seed=get_tsne_seeds())
-
-
 def checkpoint_paths(dataset, model, seed):
     return [p.format(dataset=dataset, model=model, seed=seed) for p in run_checkpoints()]
-
-
-def get_dataset_source(wildcards):
-    path = config["dataset"]["path"]
-    return [path] if path else []
 
 
 def get_run_checkpoints(wildcards):
@@ -126,39 +128,114 @@ def get_all_histories(wildcards):
     return expand(HISTORY, dataset=wildcards.dataset, model=wildcards.model, seed=SEEDS)
 
 
-def get_train_threads(wildcards):
-    return config["train"]["intra_op_threads"]
+def get_dataset_source(wildcards):
+    path = config["dataset"]["path"]
+    return [path] if path else []
 
 
-# Cluster requests scale with the model and the dataset. Seconds per epoch measured on
-# one CPU core (bare Keras fit, 50,000 CIFAR-10 images; digits is ~40x smaller); a GPU is
-# far faster, so these are generous upper bounds for a wall-time limit.
-EPOCH_SECONDS = {"small_cnn": 5, "medium_cnn": 40, "resnet20v1": 65}
-DATASET_SCALE = {"digits": 0.025, "cifar10": 1.0}
-MODEL_MEM_MB = {"small_cnn": 2000, "medium_cnn": 4000, "resnet20v1": 4000}
+# --- the per-run evaluation jobs ---------------------------------------------------------------
+def get_cka_trajectory_seed():
+    return SEEDS[0] if CKA["trajectory_seed"] is None else CKA["trajectory_seed"]
 
 
-def get_train_mem_mb(wildcards, attempt):
-    """Memory for training/prediction: model and dataset size; doubles on each retry."""
-    data_mb = 1000 if wildcards.dataset == "cifar10" else 100
-    return (MODEL_MEM_MB[wildcards.model] + data_mb) * 2 ** (attempt - 1)
+def representation_epochs(seed):
+    """Every epoch for the trajectory seed, the final one for the others."""
+    return EPOCHS if int(seed) == get_cka_trajectory_seed() else [EPOCHS[-1]]
 
 
-def analysis_mem_mb(base_mb):
-    """Memory of an analysis job: base_mb, doubled on each retry."""
-
-    def mem_mb(wildcards, attempt):
-        return base_mb * 2 ** (attempt - 1)
-
-    return mem_mb
+def get_representation_settings(wildcards):
+    if not CKA_ENABLED:
+        return None
+    return {"epochs": representation_epochs(wildcards.seed), "test_points": CKA["test_points"],
+            "batch_size": CKA["batch_size"]}
 
 
-def get_train_runtime(wildcards, attempt):
-    """Wall-time minutes: epochs x per-epoch cost x safety factor, longer on each retry."""
-    seconds = EPOCH_SECONDS[wildcards.model] * DATASET_SCALE[wildcards.dataset] * (len(EPOCHS) + 2)
-    return int(10 + 3 * seconds / 60) * attempt
+def late_epochs(model):
+    """The last late_fraction of the checkpoints (never epoch 0; at least two when possible)."""
+    fraction = MODEL_CONFIG[model]["subspace"]["late_fraction"]
+    n = max(math.ceil(EPOCHS[-1] * fraction - 1e-9), min(2, EPOCHS[-1]))
+    return EPOCHS[-n:]
 
 
+def snapshot_epochs():
+    """The checkpoints of the snapshot ensemble under shift: the last snapshot_max_size (epoch 0 never)."""
+    return EPOCHS[-min(config["ensembles"]["snapshot_max_size"], len(EPOCHS) - 1):]
+
+
+def solution_epochs(model):
+    return sorted({EPOCHS[-1], *late_epochs(model), *(snapshot_epochs() if SHIFT_MEMBERS else [])})
+
+
+def get_solution_checkpoints(wildcards):
+    paths = checkpoint_paths(wildcards.dataset, wildcards.model, wildcards.seed)
+    return [paths[e] for e in solution_epochs(wildcards.model)]
+
+
+def subspace_settings(model, method):
+    """One method's settings for one model (only its own: the other methods' do not reach it)."""
+    sub = MODEL_CONFIG[model]["subspace"]
+    settings = {"ensemble_samples": sub["ensemble_samples"], "plane_samples": sub["plane_samples"]}
+    settings.update(sub.get(method, {}))
+    return settings
+
+
+def get_solution_settings(wildcards):
+    """Everything the evaluate_solution job's results depend on besides its inputs."""
+    sub = MODEL_CONFIG[wildcards.model]["subspace"]
+    return {"epochs": solution_epochs(wildcards.model), "final_epoch": EPOCHS[-1],
+            "late_epochs": late_epochs(wildcards.model), "rank": sub["rank"],
+            "recompute_batch_norm": sub["recompute_batch_norm"], "bn_examples": sub["bn_examples"],
+            "methods": {m: subspace_settings(wildcards.model, m) for m in SUBSPACE_METHODS},
+            "shift": {"corruptions": SHIFT_CORRUPTIONS, "members": SHIFT_MEMBERS, "samples": SHIFT["samples"],
+                      "snapshot_epochs": snapshot_epochs()} if SHIFT_MEMBERS else None}
+
+
+SOLUTION_OUTPUTS = {f"samples_{m}": SAMPLES.replace("{method}", m) for m in SUBSPACE_METHODS}
+SOLUTION_OUTPUTS.update({f"shift_{m}": SHIFT_PREDICTIONS.replace("{member}", m) for m in SHIFT_MEMBERS})
+
+
+def get_shift_sets(wildcards):
+    return expand(SHIFT_SET, dataset=wildcards.dataset, corruption=SHIFT_CORRUPTIONS)
+
+
+def get_shift_source(wildcards):
+    """CIFAR-10-C's file of this corruption (and its labels) when configured; else nothing."""
+    if SHIFT["cifar10c_path"] and wildcards.dataset == "cifar10":
+        root = Path(SHIFT["cifar10c_path"])
+        return [str(root / f"{wildcards.corruption}.npy"), str(root / "labels.npy")]
+    return []
+
+
+def get_sample_inputs(wildcards):
+    """Named inputs of the subspace tables: every run's predictions and, per method, its samples."""
+    out = {"predictions": get_all_predictions(wildcards)}
+    out.update({m: expand(SAMPLES, dataset=wildcards.dataset, model=wildcards.model, method=m, seed=SEEDS)
+                for m in SUBSPACE_METHODS})
+    return out
+
+
+def get_tsne_sample_inputs(wildcards):
+    out = {"predictions": get_tsne_predictions(wildcards)}
+    out.update({m: expand(SAMPLES, dataset=wildcards.dataset, model=wildcards.model, method=m,
+                          seed=get_tsne_seeds()) for m in SUBSPACE_METHODS})
+    return out
+
+
+def get_shift_inputs(wildcards):
+    """Named inputs of the shift table: per member, its file of every seed."""
+    return {m: expand(SHIFT_PREDICTIONS, dataset=wildcards.dataset, model=wildcards.model, member=m, seed=SEEDS)
+            for m in SHIFT_MEMBERS}
+
+
+def get_all_representations(wildcards):
+    return expand(REPRESENTATIONS, dataset=wildcards.dataset, model=wildcards.model, seed=SEEDS)
+
+
+def get_trajectory_representations(wildcards):
+    return REPRESENTATIONS.format(dataset=wildcards.dataset, model=wildcards.model, seed=get_cka_trajectory_seed())
+
+
+# --- seeds and subsets the analyses single out ----------------------------------------------------
 def get_trajectory_seed():
     seed = config["figures"]["trajectory_seed"]
     return SEEDS[0] if seed is None else seed
@@ -193,6 +270,122 @@ def get_strip_epochs():
     return sorted({round(i * last / max(1, n - 1)) for i in range(n)})
 
 
+# --- the loss landscape ------------------------------------------------------------------------
+def get_interpolation_pairs():
+    return [list(p) for p in interpolation_pairs(SEEDS, EPOCHS[-1], LANDSCAPE["interpolation"]["max_pairs"])]
+
+
+def get_interpolation_keys():
+    pairs = get_interpolation_pairs()
+    return [list(k) for k in sorted({(p[1], p[2]) for p in pairs} | {(p[3], p[4]) for p in pairs})]
+
+
+def get_interpolation_checkpoints(wildcards):
+    """The checkpoints at both ends of every interpolation line, in (seed, epoch) order."""
+    return [checkpoint_paths(wildcards.dataset, wildcards.model, s)[e] for s, e in get_interpolation_keys()]
+
+
+def get_plane_points(wildcards):
+    """The plane's three points: [seed, epoch], or None for the origin of weight space."""
+    if wildcards.plane not in PLANES:
+        raise ValueError(f"unknown plane {wildcards.plane!r}; configured: {sorted(PLANES)}")
+    points = [parse_point(p, EPOCHS[-1]) for p in PLANES[wildcards.plane]]
+    return [None if p is None else list(p) for p in points]
+
+
+def get_plane_checkpoints(wildcards):
+    return [checkpoint_paths(wildcards.dataset, wildcards.model, p[0])[p[1]]
+            for p in get_plane_points(wildcards) if p is not None]
+
+
+# --- cluster requests ---------------------------------------------------------------------------
+# Cluster requests scale with the model and the dataset. Seconds per epoch measured on
+# one CPU core (bare Keras fit, 50,000 CIFAR-10 images; digits is ~40x smaller); a GPU is
+# far faster, so these are generous upper bounds for a wall-time limit.
+EPOCH_SECONDS = {"small_cnn": 5, "medium_cnn": 40, "resnet20v1": 65}
+DATASET_SCALE = {"digits": 0.025, "cifar10": 1.0}
+MODEL_MEM_MB = {"small_cnn": 2000, "medium_cnn": 4000, "resnet20v1": 4000}
+
+
+def get_train_mem_mb(wildcards, attempt):
+    """Memory for training/prediction: model and dataset size; doubles on each retry."""
+    data_mb = 1000 if wildcards.dataset == "cifar10" else 100
+    return (MODEL_MEM_MB[wildcards.model] + data_mb) * 2 ** (attempt - 1)
+
+
+def analysis_mem_mb(base_mb):
+    """Memory of an analysis job: base_mb, doubled on each retry."""
+
+    def mem_mb(wildcards, attempt):
+        return base_mb * 2 ** (attempt - 1)
+
+    return mem_mb
+
+
+def get_shift_data_mem_mb(wildcards, attempt):
+    return (4000 if wildcards.dataset == "cifar10" else 500) * 2 ** (attempt - 1)
+
+
+def get_train_runtime(wildcards, attempt):
+    """Wall-time minutes: epochs x per-epoch cost x safety factor, longer on each retry."""
+    seconds = EPOCH_SECONDS[wildcards.model] * DATASET_SCALE[wildcards.dataset] * (len(EPOCHS) + 2)
+    return int(10 + 3 * seconds / 60) * attempt
+
+
+def get_eval_runtime(images):
+    """Wall-time minutes of a TensorFlow evaluation job that runs `images(wildcards)` forward
+    passes: one forward pass costs a third of a training step (EPOCH_SECONDS per 50,000 images)."""
+
+    def runtime(wildcards, attempt):
+        seconds = EPOCH_SECONDS[wildcards.model] * images(wildcards) / 150_000
+        return int(10 + 3 * seconds / 60) * attempt
+
+    return runtime
+
+
+def _test_size(wildcards):
+    return 10_000 if wildcards.dataset == "cifar10" else config["dataset"]["test_size"]
+
+
+def _val_size(wildcards):
+    return config["train"]["validation_size"]
+
+
+def _bn_images(wildcards, examples):
+    return examples if wildcards.model == "resnet20v1" else 0
+
+
+def checkpoint_images(wildcards):
+    reps = len(representation_epochs(wildcards.seed)) * CKA["test_points"] if CKA_ENABLED else 0
+    return len(EPOCHS) * (_test_size(wildcards) + _val_size(wildcards)) + reps
+
+
+def solution_images(wildcards):
+    """Forward passes of evaluate_solution: samples on val and test (with batch-norm re-estimation),
+    every shift member on every shift set."""
+    sub = MODEL_CONFIG[wildcards.model]["subspace"]
+    per_sample = _test_size(wildcards) + _val_size(wildcards) + _bn_images(wildcards, sub["bn_examples"])
+    tries = sub["random"]["accept_tries"] if sub["random"]["accept_min_val_accuracy"] is not None else 1
+    samples = sum((sub["ensemble_samples"] * (tries if m == "random" else 1) + sub["plane_samples"])
+                  if m != "averaging" else 1 for m in SUBSPACE_METHODS)
+    sets = len(SHIFT_CORRUPTIONS) * len(SHIFT["severities"])
+    shift_members = 1 + len(snapshot_epochs()) + sum(
+        1 if m == "averaging" else (SHIFT["samples"] or sub["ensemble_samples"]) for m in SUBSPACE_METHODS)
+    return samples * per_sample + (shift_members * sets * _test_size(wildcards) if SHIFT_MEMBERS else 0)
+
+
+def interpolation_images(wildcards):
+    evaluated = _test_size(wildcards) + LANDSCAPE["train_examples"]
+    bn = _bn_images(wildcards, LANDSCAPE["bn_examples"])
+    return len(get_interpolation_pairs()) * LANDSCAPE["interpolation"]["points"] * (evaluated + bn)
+
+
+def plane_images(wildcards):
+    bn = _bn_images(wildcards, LANDSCAPE["bn_examples"])
+    return (LANDSCAPE["plane"]["resolution"] ** 2 + 3) * (_test_size(wildcards) + LANDSCAPE["train_examples"] + bn)
+
+
+# --- the report and the targets ----------------------------------------------------------------
 FIGURE_CATEGORIES = {
     "training_curves": "1. Training",
     "trajectory_similarity": "2. Weight and function space",
@@ -211,6 +404,7 @@ FIGURE_CATEGORIES = {
     "plane": "6. Loss landscape",
     "shift": "7. Dataset shift",
     "cka": "8. Representations",
+    "findings": "0. Findings",
 }
 
 
@@ -237,143 +431,35 @@ def get_final_outputs():
     if CKA_ENABLED:
         tables += ["cka_seeds", "cka_trajectory"]
         figures.append("cka")
-    return expand(f"{TABLES}/{{name}}.parquet", dataset=DATASET, model=MODELS, name=tables) + expand(
+    if FINDINGS_ENABLED:
+        tables.append("findings")
+        figures.append("findings")
+    return [RESOLVED_CONFIG.format(dataset=DATASET)] + expand(
+        f"{TABLES}/{{name}}.parquet", dataset=DATASET, model=MODELS, name=tables) + expand(
         f"{FIGURES}/{{name}}.{{ext}}", dataset=DATASET, model=MODELS, name=figures, ext=["png", "pdf"])
 
 
-# --- loss landscape, dataset shift, representations (issue 7) -----------------------------------
-from deepens.landscape import default_planes, interpolation_pairs, parse_point  # noqa: E402
-
-LANDSCAPE = config["landscape"]
-LANDSCAPE_ENABLED = LANDSCAPE["enabled"]
-PLANES = LANDSCAPE["plane"]["planes"] if LANDSCAPE["plane"]["planes"] is not None else default_planes(SEEDS)
-SHIFT = config["shift"]
-SHIFT_CORRUPTIONS = SHIFT["corruptions"]
-SHIFT_SET = "results/{dataset}/shift/{corruption}.npz"
-SHIFT_PREDICTIONS = "results/{dataset}/{model}/seed{seed}/shift/{member}.parquet"
-SHIFT_MEMBERS = ["final"] + SUBSPACE_METHODS
-CKA = config["cka"]
-CKA_ENABLED = CKA["enabled"]
-REPRESENTATIONS = "results/{dataset}/{model}/seed{seed}/representations.h5"
+def findings_tables():
+    """Every model's findings table of this run (printed when the run ends)."""
+    return expand(f"{TABLES}/findings.parquet", dataset=DATASET, model=MODELS) if FINDINGS_ENABLED else []
 
 
-def get_interpolation_pairs():
-    return [list(p) for p in interpolation_pairs(SEEDS, EPOCHS[-1], LANDSCAPE["interpolation"]["max_pairs"])]
+def print_resolved_config_path():
+    print(f"resolved config of this run: {RESOLVED_CONFIG.format(dataset=DATASET)}", file=sys.stderr)
 
 
-def get_interpolation_checkpoints(wildcards):
-    """The checkpoints at both ends of every interpolation line, in (seed, epoch) order."""
-    keys = sorted({(p[1], p[2]) for p in get_interpolation_pairs()} | {(p[3], p[4]) for p in get_interpolation_pairs()})
-    return [checkpoint_paths(wildcards.dataset, wildcards.model, s)[e] for s, e in keys]
+def print_findings_summary():
+    """At the end of a run: every model's findings (the paper's claims checked), when written."""
+    paths = [p for p in findings_tables() if Path(p).exists()]
+    if not paths:
+        return
+    from deepens.findings import summary_lines
+    from deepens.io import ArtifactError, read_table
 
-
-def get_interpolation_keys():
-    pairs = get_interpolation_pairs()
-    return [list(k) for k in sorted({(p[1], p[2]) for p in pairs} | {(p[3], p[4]) for p in pairs})]
-
-
-def get_plane_points(wildcards):
-    if wildcards.plane not in PLANES:
-        raise ValueError(f"unknown plane {wildcards.plane!r}; configured: {sorted(PLANES)}")
-    return [list(parse_point(p, EPOCHS[-1])) for p in PLANES[wildcards.plane]]
-
-
-def get_plane_checkpoints(wildcards):
-    return [checkpoint_paths(wildcards.dataset, wildcards.model, s)[e] for s, e in get_plane_points(wildcards)]
-
-
-def get_shift_source(wildcards):
-    """CIFAR-10-C's file of this corruption (and its labels) when configured; else nothing."""
-    if SHIFT["cifar10c_path"] and wildcards.dataset == "cifar10":
-        root = Path(SHIFT["cifar10c_path"])
-        return [str(root / f"{wildcards.corruption}.npy"), str(root / "labels.npy")]
-    return []
-
-
-def get_shift_sets(wildcards):
-    return expand(SHIFT_SET, dataset=wildcards.dataset, corruption=SHIFT_CORRUPTIONS)
-
-
-def get_shift_checkpoints(wildcards):
-    """The final checkpoint, plus the late ones for subspace members."""
-    paths = checkpoint_paths(wildcards.dataset, wildcards.model, wildcards.seed)
-    epochs = [EPOCHS[-1]] if wildcards.member == "final" else late_epochs()
-    return [paths[e] for e in epochs]
-
-
-def get_shift_epochs(wildcards):
-    return [EPOCHS[-1]] if wildcards.member == "final" else late_epochs()
-
-
-def get_shift_subspace_settings(wildcards):
-    """The subspace method's settings without the plane-only ones (the shift uses ensemble samples)."""
-    if wildcards.member == "final":
-        return {}
-    settings = subspace_settings(wildcards.member)
-    return {k: v for k, v in settings.items() if not k.startswith("plane_")}
-
-
-def get_shift_samples(wildcards):
-    """How many ensemble samples a subspace member averages (None: all); unused by the others."""
-    return None if wildcards.member in ("final", "averaging") else SHIFT["samples"]
-
-
-def get_all_shift_predictions(wildcards):
-    """Member-major, then seed order."""
-    return expand(SHIFT_PREDICTIONS, dataset=wildcards.dataset, model=wildcards.model, member=SHIFT_MEMBERS, seed=SEEDS)
-
-
-def get_cka_trajectory_seed():
-    return SEEDS[0] if CKA["trajectory_seed"] is None else CKA["trajectory_seed"]
-
-
-def get_representation_epochs(wildcards):
-    """Every epoch for the trajectory seed, the final one for the others."""
-    return EPOCHS if int(wildcards.seed) == get_cka_trajectory_seed() else [EPOCHS[-1]]
-
-
-def get_representation_checkpoints(wildcards):
-    paths = checkpoint_paths(wildcards.dataset, wildcards.model, wildcards.seed)
-    return [paths[e] for e in get_representation_epochs(wildcards)]
-
-
-def get_all_representations(wildcards):
-    return expand(REPRESENTATIONS, dataset=wildcards.dataset, model=wildcards.model, seed=SEEDS)
-
-
-def get_eval_runtime(images):
-    """Wall-time minutes of a TensorFlow evaluation job that runs `images(wildcards)` forward
-    passes: one forward pass costs a third of a training step (EPOCH_SECONDS per 50,000 images)."""
-
-    def runtime(wildcards, attempt):
-        seconds = EPOCH_SECONDS[wildcards.model] * images(wildcards) / 150_000
-        return int(10 + 3 * seconds / 60) * attempt
-
-    return runtime
-
-
-def _test_size(wildcards):
-    return 10_000 if wildcards.dataset == "cifar10" else config["dataset"]["test_size"]
-
-
-def interpolation_images(wildcards):
-    evaluated = _test_size(wildcards) + LANDSCAPE["train_examples"]
-    bn = LANDSCAPE["bn_examples"] if wildcards.model == "resnet20v1" else 0
-    return len(get_interpolation_pairs()) * LANDSCAPE["interpolation"]["points"] * (evaluated + bn)
-
-
-def plane_images(wildcards):
-    bn = LANDSCAPE["bn_examples"] if wildcards.model == "resnet20v1" else 0
-    return (LANDSCAPE["plane"]["resolution"] ** 2 + 3) * (_test_size(wildcards) + LANDSCAPE["train_examples"] + bn)
-
-
-def shift_images(wildcards):
-    sets = 1 + len(SHIFT_CORRUPTIONS) * len(SHIFT["severities"])
-    members = 1 if wildcards.member in ("final", "averaging") else (
-        SHIFT["samples"] or config["subspace"]["ensemble_samples"])
-    return members * sets * _test_size(wildcards)
-
-
-def get_resume_dir(wildcards):
-    """Where a training job keeps its resumable state: beside, not among, its outputs."""
-    return f"results/{wildcards.dataset}/{wildcards.model}/seed{wildcards.seed}/.resume"
+    for path in paths:
+        try:
+            lines = summary_lines(read_table(path))
+        except ArtifactError as err:
+            print(f"findings: {err}", file=sys.stderr)
+            continue
+        print(f"\nFindings ({path}):\n" + "\n".join(lines), file=sys.stderr)

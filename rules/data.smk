@@ -1,7 +1,23 @@
-# Data preparation runs where Snakemake runs (on a cluster: the submit host), which usually
-# has the network and the storage that compute nodes lack.
+# Data preparation and the resolved config run where Snakemake runs (on a cluster: the submit
+# host), which usually has the network and the storage that compute nodes lack.
 localrules:
+    resolved_config,
     prepare_dataset,
+
+
+rule resolved_config:
+    output:
+        config=RESOLVED_CONFIG,
+    log:
+        "logs/resolved_config/{dataset}.log",
+    params:
+        code=script_code("resolved_config.py"),
+        config=RESOLVED,
+    threads: 1
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/resolved_config.py"
 
 
 rule prepare_dataset:
@@ -14,7 +30,7 @@ rule prepare_dataset:
     benchmark:
         "benchmarks/prepare_dataset/{dataset}.tsv"
     params:
-        code=code_digest("data", "cifar10", "io"),
+        code=script_code("prepare_dataset.py"),
         name=config["dataset"]["name"],
         test_size=config["dataset"]["test_size"],
         validation_size=config["train"]["validation_size"],

@@ -8,7 +8,7 @@ rule ensemble_metrics:
     benchmark:
         "benchmarks/ensemble_metrics/{dataset}/{model}.tsv"
     params:
-        code=code_digest("ensembles", "metrics", "io"),
+        code=script_code("ensemble_metrics.py"),
         seeds=SEEDS,
         max_subsets=config["ensembles"]["max_subsets"],
         subset_seed=config["ensembles"]["subset_seed"],
@@ -20,7 +20,7 @@ rule ensemble_metrics:
     conda:
         "../envs/analysis.yaml"
     script:
-        f"{SCRIPTS}/prediction_table.py"
+        f"{SCRIPTS}/ensemble_metrics.py"
 
 
 rule ensemble_by_epoch:
@@ -33,7 +33,7 @@ rule ensemble_by_epoch:
     benchmark:
         "benchmarks/ensemble_by_epoch/{dataset}/{model}.tsv"
     params:
-        code=code_digest("ensembles", "metrics", "io"),
+        code=script_code("ensemble_by_epoch.py"),
         seeds=SEEDS,
         bins=config["ensembles"]["ece_bins"],
     threads: 1
@@ -42,4 +42,4 @@ rule ensemble_by_epoch:
     conda:
         "../envs/analysis.yaml"
     script:
-        f"{SCRIPTS}/prediction_table.py"
+        f"{SCRIPTS}/ensemble_by_epoch.py"

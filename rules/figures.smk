@@ -12,7 +12,7 @@ rule plot_training_curves:
     benchmark:
         "benchmarks/plot_training_curves/{dataset}/{model}.tsv"
     params:
-        code=code_digest("plots", "io"),
+        code=script_code("plot.py"),
         seeds=SEEDS,
         dpi=config["figures"]["dpi"],
     threads: 1
@@ -35,7 +35,7 @@ rule plot_trajectory_similarity:
     benchmark:
         "benchmarks/plot_trajectory_similarity/{dataset}/{model}.tsv"
     params:
-        code=code_digest("plots", "io"),
+        code=script_code("plot.py"),
         seed=get_trajectory_seed(),
         colormap=config["figures"]["colormap"],
         dpi=config["figures"]["dpi"],
@@ -59,7 +59,7 @@ rule plot_seed_similarity:
     benchmark:
         "benchmarks/plot_seed_similarity/{dataset}/{model}.tsv"
     params:
-        code=code_digest("plots", "io"),
+        code=script_code("plot.py"),
         epoch=EPOCHS[-1],
         colormap=config["figures"]["colormap"],
         dpi=config["figures"]["dpi"],
@@ -83,7 +83,7 @@ rule plot_confusion_final:
     benchmark:
         "benchmarks/plot_confusion_final/{dataset}/{model}.tsv"
     params:
-        code=code_digest("plots", "plots_errors", "io"),
+        code=script_code("plot.py"),
         epoch=EPOCHS[-1],
         colormap=config["figures"]["colormap"],
         dpi=config["figures"]["dpi"],
@@ -107,7 +107,7 @@ rule plot_confusion_epochs:
     benchmark:
         "benchmarks/plot_confusion_epochs/{dataset}/{model}.tsv"
     params:
-        code=code_digest("plots", "plots_errors", "io"),
+        code=script_code("plot.py"),
         seed=get_trajectory_seed(),
         epochs=get_strip_epochs(),
         colormap=config["figures"]["colormap"],
@@ -131,7 +131,7 @@ rule plot_misclassified_overlap:
     benchmark:
         "benchmarks/plot_misclassified_overlap/{dataset}/{model}.tsv"
     params:
-        code=code_digest("plots", "plots_errors", "io"),
+        code=script_code("plot.py"),
         seed=get_trajectory_seed(),
         epoch=EPOCHS[-1],
         colormap=config["figures"]["colormap"],
@@ -156,7 +156,7 @@ rule plot_hard_examples:
     benchmark:
         "benchmarks/plot_hard_examples/{dataset}/{model}.tsv"
     params:
-        code=code_digest("plots", "plots_errors", "io"),
+        code=script_code("plot.py"),
         seeds=SEEDS,
         n=config["figures"]["gallery_size"],
         dpi=config["figures"]["dpi"],
@@ -179,7 +179,7 @@ rule plot_function_space_tsne:
     benchmark:
         "benchmarks/plot_function_space_tsne/{dataset}/{model}.tsv"
     params:
-        code=code_digest("plots", "plots_function_space", "io"),
+        code=script_code("plot.py"),
         dpi=config["figures"]["dpi"],
     threads: 1
     resources:
@@ -200,7 +200,7 @@ rule plot_ensemble_size:
     benchmark:
         "benchmarks/plot_ensemble_size/{dataset}/{model}.tsv"
     params:
-        code=code_digest("plots", "plots_ensembles", "io"),
+        code=script_code("plot.py"),
         dpi=config["figures"]["dpi"],
     threads: 1
     resources:
@@ -221,7 +221,7 @@ rule plot_ensemble_by_epoch:
     benchmark:
         "benchmarks/plot_ensemble_by_epoch/{dataset}/{model}.tsv"
     params:
-        code=code_digest("plots", "plots_ensembles", "io"),
+        code=script_code("plot.py"),
         dpi=config["figures"]["dpi"],
     threads: 1
     resources:
@@ -243,7 +243,7 @@ rule plot_diversity_accuracy:
     benchmark:
         "benchmarks/plot_diversity_accuracy/{dataset}/{model}.tsv"
     params:
-        code=code_digest("plots", "plots_function_space", "io"),
+        code=script_code("plot.py"),
         dpi=config["figures"]["dpi"],
     threads: 1
     resources:
@@ -264,7 +264,7 @@ rule plot_subspace_tsne:
     benchmark:
         "benchmarks/plot_subspace_tsne/{dataset}/{model}.tsv"
     params:
-        code=code_digest("plots", "plots_subspace", "io"),
+        code=script_code("plot.py"),
         dpi=config["figures"]["dpi"],
     threads: 1
     resources:
@@ -285,7 +285,7 @@ rule plot_section5_ensembles:
     benchmark:
         "benchmarks/plot_section5_ensembles/{dataset}/{model}.tsv"
     params:
-        code=code_digest("plots", "plots_subspace", "io"),
+        code=script_code("plot.py"),
         dpi=config["figures"]["dpi"],
     threads: 1
     resources:
@@ -307,7 +307,7 @@ rule plot_interpolation:
     benchmark:
         "benchmarks/plot_interpolation/{dataset}/{model}.tsv"
     params:
-        code=code_digest("plots", "plots_landscape", "io"),
+        code=script_code("plot.py"),
         dpi=config["figures"]["dpi"],
     threads: 1
     resources:
@@ -328,7 +328,7 @@ rule plot_plane:
     benchmark:
         "benchmarks/plot_plane/{dataset}/{model}/{plane}.tsv"
     params:
-        code=code_digest("plots", "plots_landscape", "io"),
+        code=script_code("plot.py"),
         colormap=config["figures"]["colormap"],
         dpi=config["figures"]["dpi"],
     threads: 1
@@ -350,7 +350,7 @@ rule plot_shift:
     benchmark:
         "benchmarks/plot_shift/{dataset}/{model}.tsv"
     params:
-        code=code_digest("plots", "plots_landscape", "plots_subspace", "io"),
+        code=script_code("plot.py"),
         dpi=config["figures"]["dpi"],
     threads: 1
     resources:
@@ -372,8 +372,29 @@ rule plot_cka:
     benchmark:
         "benchmarks/plot_cka/{dataset}/{model}.tsv"
     params:
-        code=code_digest("plots", "plots_landscape", "io"),
+        code=script_code("plot.py"),
         colormap=config["figures"]["colormap"],
+        dpi=config["figures"]["dpi"],
+    threads: 1
+    resources:
+        mem_mb=analysis_mem_mb(2000),
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        f"{SCRIPTS}/plot.py"
+
+
+rule plot_findings:
+    input:
+        findings=f"{TABLES}/findings.parquet",
+    output:
+        figure_outputs("findings"),
+    log:
+        "logs/plot_findings/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/plot_findings/{dataset}/{model}.tsv"
+    params:
+        code=script_code("plot.py"),
         dpi=config["figures"]["dpi"],
     threads: 1
     resources:

@@ -8,7 +8,7 @@ rule confusion:
     benchmark:
         "benchmarks/confusion/{dataset}/{model}.tsv"
     params:
-        code=code_digest("errors", "io"),
+        code=script_code("confusion.py"),
         seeds=SEEDS,
     threads: 1
     resources:
@@ -16,7 +16,7 @@ rule confusion:
     conda:
         "../envs/analysis.yaml"
     script:
-        f"{SCRIPTS}/prediction_table.py"
+        f"{SCRIPTS}/confusion.py"
 
 
 rule hard_examples:
@@ -29,7 +29,7 @@ rule hard_examples:
     benchmark:
         "benchmarks/hard_examples/{dataset}/{model}.tsv"
     params:
-        code=code_digest("errors", "io"),
+        code=script_code("hard_examples.py"),
         seeds=SEEDS,
     threads: 1
     resources:
@@ -37,7 +37,7 @@ rule hard_examples:
     conda:
         "../envs/analysis.yaml"
     script:
-        f"{SCRIPTS}/prediction_table.py"
+        f"{SCRIPTS}/hard_examples.py"
 
 
 rule misclassified_overlap:
@@ -50,7 +50,7 @@ rule misclassified_overlap:
     benchmark:
         "benchmarks/misclassified_overlap/{dataset}/{model}.tsv"
     params:
-        code=code_digest("errors", "io"),
+        code=script_code("misclassified_overlap.py"),
         seeds=SEEDS,
     threads: 1
     resources:
@@ -58,7 +58,7 @@ rule misclassified_overlap:
     conda:
         "../envs/analysis.yaml"
     script:
-        f"{SCRIPTS}/prediction_table.py"
+        f"{SCRIPTS}/misclassified_overlap.py"
 
 
 rule function_space_tsne:
@@ -71,19 +71,20 @@ rule function_space_tsne:
     benchmark:
         "benchmarks/function_space_tsne/{dataset}/{model}.tsv"
     params:
-        code=code_digest("function_space", "io"),
+        code=script_code("function_space_tsne.py"),
         seeds=get_tsne_seeds(),
         test_points=config["tsne"]["test_points"],
         perplexity=config["tsne"]["perplexity"],
         seed=config["tsne"]["seed"],
         max_iter=config["tsne"]["max_iter"],
+        split=config["tsne"]["split"],
     threads: 1
     resources:
         mem_mb=analysis_mem_mb(4000),
     conda:
         "../envs/analysis.yaml"
     script:
-        f"{SCRIPTS}/prediction_table.py"
+        f"{SCRIPTS}/function_space_tsne.py"
 
 
 rule diversity_accuracy:
@@ -97,7 +98,7 @@ rule diversity_accuracy:
     benchmark:
         "benchmarks/diversity_accuracy/{dataset}/{model}.tsv"
     params:
-        code=code_digest("function_space", "io"),
+        code=script_code("diversity_accuracy.py"),
         seeds=SEEDS,
         reference_seed=get_reference_seed(),
     threads: 1

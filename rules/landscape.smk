@@ -12,15 +12,15 @@ rule landscape_interpolation:
     benchmark:
         "benchmarks/landscape_interpolation/{dataset}/{model}.tsv"
     params:
-        code=code_digest("landscape", "landscape_eval", "subspace_sampling", "predict", "models", "metrics", "io"),
+        code=script_code("landscape.py"),
         endpoints=get_interpolation_keys(),
         pairs=get_interpolation_pairs(),
         points=LANDSCAPE["interpolation"]["points"],
         train_examples=LANDSCAPE["train_examples"],
         bn_examples=LANDSCAPE["bn_examples"],
         batch_size=config["predict"]["batch_size"],
-        intra_op_threads=config["train"]["intra_op_threads"],
-        inter_op_threads=config["train"]["inter_op_threads"],
+        intra_op_threads=get_intra_op_threads,
+        inter_op_threads=get_inter_op_threads,
     threads: get_train_threads
     resources:
         mem_mb=get_train_mem_mb,
@@ -42,15 +42,15 @@ rule landscape_plane:
     benchmark:
         "benchmarks/landscape_plane/{dataset}/{model}/{plane}.tsv"
     params:
-        code=code_digest("landscape", "landscape_eval", "subspace_sampling", "predict", "models", "metrics", "io"),
+        code=script_code("landscape.py"),
         points=get_plane_points,
         resolution=LANDSCAPE["plane"]["resolution"],
         margin=LANDSCAPE["plane"]["margin"],
         train_examples=LANDSCAPE["train_examples"],
         bn_examples=LANDSCAPE["bn_examples"],
         batch_size=config["predict"]["batch_size"],
-        intra_op_threads=config["train"]["intra_op_threads"],
-        inter_op_threads=config["train"]["inter_op_threads"],
+        intra_op_threads=get_intra_op_threads,
+        inter_op_threads=get_inter_op_threads,
     threads: get_train_threads
     resources:
         mem_mb=get_train_mem_mb,
@@ -71,11 +71,11 @@ rule interpolation_barriers:
     benchmark:
         "benchmarks/interpolation_barriers/{dataset}/{model}.tsv"
     params:
-        code=code_digest("landscape", "io"),
+        code=script_code("interpolation_barriers.py"),
     threads: 1
     resources:
         mem_mb=analysis_mem_mb(1000),
     conda:
         "../envs/analysis.yaml"
     script:
-        f"{SCRIPTS}/analysis_table.py"
+        f"{SCRIPTS}/interpolation_barriers.py"

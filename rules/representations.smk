@@ -1,31 +1,5 @@
-# Representation similarity: minibatch linear CKA across seeds and along one trajectory.
-
-
-rule representations:
-    input:
-        dataset=DATA,
-        checkpoints=get_representation_checkpoints,
-    output:
-        features=REPRESENTATIONS,
-    log:
-        "logs/representations/{dataset}/{model}/seed{seed}.log",
-    benchmark:
-        "benchmarks/representations/{dataset}/{model}/seed{seed}.tsv"
-    params:
-        code=code_digest("representations", "cka", "landscape_eval", "models", "io"),
-        epochs=get_representation_epochs,
-        test_points=CKA["test_points"],
-        batch_size=CKA["batch_size"],
-        intra_op_threads=config["train"]["intra_op_threads"],
-        inter_op_threads=config["train"]["inter_op_threads"],
-    threads: get_train_threads
-    resources:
-        mem_mb=get_train_mem_mb,
-        runtime=get_train_runtime,
-    conda:
-        "../envs/training.yaml"
-    script:
-        f"{SCRIPTS}/representation_features.py"
+# Representation similarity: minibatch linear CKA across seeds and along one trajectory (the
+# features come from rule evaluate_checkpoints, rules/evaluate.smk).
 
 
 rule cka_seeds:
@@ -38,7 +12,7 @@ rule cka_seeds:
     benchmark:
         "benchmarks/cka_seeds/{dataset}/{model}.tsv"
     params:
-        code=code_digest("cka", "io"),
+        code=script_code("cka_seeds.py"),
         seeds=SEEDS,
         epoch=EPOCHS[-1],
         block_elements=config["similarity"]["block_elements"],
@@ -48,12 +22,12 @@ rule cka_seeds:
     conda:
         "../envs/analysis.yaml"
     script:
-        f"{SCRIPTS}/analysis_table.py"
+        f"{SCRIPTS}/cka_seeds.py"
 
 
 rule cka_trajectory:
     input:
-        features=lambda w: REPRESENTATIONS.format(dataset=w.dataset, model=w.model, seed=get_cka_trajectory_seed()),
+        features=get_trajectory_representations,
     output:
         table=f"{TABLES}/cka_trajectory.parquet",
     log:
@@ -61,7 +35,7 @@ rule cka_trajectory:
     benchmark:
         "benchmarks/cka_trajectory/{dataset}/{model}.tsv"
     params:
-        code=code_digest("cka", "io"),
+        code=script_code("cka_trajectory.py"),
         seed=get_cka_trajectory_seed(),
         block_elements=config["similarity"]["block_elements"],
     threads: 1
@@ -70,4 +44,4 @@ rule cka_trajectory:
     conda:
         "../envs/analysis.yaml"
     script:
-        f"{SCRIPTS}/analysis_table.py"
+        f"{SCRIPTS}/cka_trajectory.py"

@@ -17,51 +17,21 @@ rule shift_data:
     benchmark:
         "benchmarks/shift_data/{dataset}/{corruption}.tsv"
     params:
-        code=code_digest("corruptions", "shift", "data", "seeds", "io"),
+        code=script_code("shift_data.py"),
         severities=SHIFT["severities"],
         seed=SHIFT["seed"],
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: (4000 if wildcards.dataset == "cifar10" else 500) * 2 ** (attempt - 1),
+        mem_mb=get_shift_data_mem_mb,
     conda:
         "../envs/analysis.yaml"
     script:
         f"{SCRIPTS}/shift_data.py"
 
 
-rule shift_predictions:
-    input:
-        dataset=DATA,
-        checkpoints=get_shift_checkpoints,
-        shift_sets=get_shift_sets,
-    output:
-        predictions=SHIFT_PREDICTIONS,
-    log:
-        "logs/shift_predictions/{dataset}/{model}/seed{seed}/{member}.log",
-    benchmark:
-        "benchmarks/shift_predictions/{dataset}/{model}/seed{seed}/{member}.tsv"
-    params:
-        code=code_digest("shift", "subspace", "subspace_sampling", "predict", "models", "seeds", "io"),
-        corruptions=SHIFT_CORRUPTIONS,
-        epochs=get_shift_epochs,
-        settings=get_shift_subspace_settings,
-        samples=get_shift_samples,
-        batch_size=config["predict"]["batch_size"],
-        intra_op_threads=config["train"]["intra_op_threads"],
-        inter_op_threads=config["train"]["inter_op_threads"],
-    threads: get_train_threads
-    resources:
-        mem_mb=get_train_mem_mb,
-        runtime=get_eval_runtime(shift_images),
-    conda:
-        "../envs/training.yaml"
-    script:
-        f"{SCRIPTS}/shift_predictions.py"
-
-
 rule shift_metrics:
     input:
-        shift=get_all_shift_predictions,
+        unpack(get_shift_inputs),
     output:
         table=f"{TABLES}/shift_metrics.parquet",
     log:
@@ -69,7 +39,7 @@ rule shift_metrics:
     benchmark:
         "benchmarks/shift_metrics/{dataset}/{model}.tsv"
     params:
-        code=code_digest("shift_analysis", "shift", "subspace_analysis", "ensembles", "io"),
+        code=script_code("shift_metrics.py"),
         members=SHIFT_MEMBERS,
         seeds=SEEDS,
         max_subsets=config["ensembles"]["max_subsets"],
@@ -81,4 +51,4 @@ rule shift_metrics:
     conda:
         "../envs/analysis.yaml"
     script:
-        f"{SCRIPTS}/analysis_table.py"
+        f"{SCRIPTS}/shift_metrics.py"

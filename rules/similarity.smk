@@ -8,7 +8,7 @@ rule weight_cosine:
     benchmark:
         "benchmarks/weight_cosine/{dataset}/{model}.tsv"
     params:
-        code=code_digest("similarity", "metrics", "io"),
+        code=script_code("weight_cosine.py"),
         seeds=SEEDS,
         epochs=EPOCHS,
         parameters=config["similarity"]["cosine_parameters"],
@@ -32,15 +32,16 @@ rule prediction_disagreement:
     benchmark:
         "benchmarks/prediction_disagreement/{dataset}/{model}.tsv"
     params:
-        code=code_digest("similarity", "metrics", "io"),
+        code=script_code("prediction_disagreement.py"),
         seeds=SEEDS,
+        split=config["similarity"]["disagreement_split"],
     threads: 1
     resources:
         mem_mb=analysis_mem_mb(4000),
     conda:
         "../envs/analysis.yaml"
     script:
-        f"{SCRIPTS}/prediction_table.py"
+        f"{SCRIPTS}/prediction_disagreement.py"
 
 
 rule checkpoint_metrics:
@@ -53,12 +54,13 @@ rule checkpoint_metrics:
     benchmark:
         "benchmarks/checkpoint_metrics/{dataset}/{model}.tsv"
     params:
-        code=code_digest("similarity", "metrics", "io"),
+        code=script_code("checkpoint_metrics.py"),
         seeds=SEEDS,
+        bins=config["ensembles"]["ece_bins"],
     threads: 1
     resources:
         mem_mb=analysis_mem_mb(2000),
     conda:
         "../envs/analysis.yaml"
     script:
-        f"{SCRIPTS}/prediction_table.py"
+        f"{SCRIPTS}/checkpoint_metrics.py"

@@ -1,33 +1,9 @@
-rule subspace_samples:
-    input:
-        dataset=DATA,
-        checkpoints=get_late_checkpoints,
-    output:
-        samples=SAMPLES,
-    log:
-        "logs/subspace_samples/{dataset}/{model}/seed{seed}/{method}.log",
-    benchmark:
-        "benchmarks/subspace_samples/{dataset}/{model}/seed{seed}/{method}.tsv"
-    params:
-        code=code_digest("subspace", "subspace_sampling", "models", "seeds", "io"),
-        settings=get_subspace_settings,
-        batch_size=config["predict"]["batch_size"],
-        intra_op_threads=config["train"]["intra_op_threads"],
-        inter_op_threads=config["train"]["inter_op_threads"],
-    threads: get_train_threads
-    resources:
-        mem_mb=get_train_mem_mb,
-        runtime=get_train_runtime,
-    conda:
-        "../envs/training.yaml"
-    script:
-        f"{SCRIPTS}/subspace_samples.py"
+# The subspace samples' analyses (the samples come from rule evaluate_solution, rules/evaluate.smk).
 
 
 rule subspace_tsne:
     input:
-        predictions=get_tsne_predictions,
-        samples=get_tsne_samples,
+        unpack(get_tsne_sample_inputs),
     output:
         table=f"{TABLES}/subspace_tsne.parquet",
     log:
@@ -35,26 +11,26 @@ rule subspace_tsne:
     benchmark:
         "benchmarks/subspace_tsne/{dataset}/{model}.tsv"
     params:
-        code=code_digest("subspace_analysis", "function_space", "io"),
+        code=script_code("subspace_tsne.py"),
         methods=SUBSPACE_METHODS,
         seeds=get_tsne_seeds(),
         test_points=config["tsne"]["test_points"],
         perplexity=config["tsne"]["perplexity"],
         seed=config["tsne"]["seed"],
         max_iter=config["tsne"]["max_iter"],
+        split=config["tsne"]["split"],
     threads: 1
     resources:
         mem_mb=analysis_mem_mb(4000),
     conda:
         "../envs/analysis.yaml"
     script:
-        f"{SCRIPTS}/prediction_table.py"
+        f"{SCRIPTS}/subspace_tsne.py"
 
 
 rule subspace_diversity_points:
     input:
-        predictions=get_all_predictions,
-        samples=get_all_samples,
+        unpack(get_sample_inputs),
     output:
         table=f"{TABLES}/subspace_diversity_points.parquet",
     log:
@@ -62,7 +38,7 @@ rule subspace_diversity_points:
     benchmark:
         "benchmarks/subspace_diversity_points/{dataset}/{model}.tsv"
     params:
-        code=code_digest("subspace_analysis", "function_space", "io"),
+        code=script_code("subspace_diversity_points.py"),
         methods=SUBSPACE_METHODS,
         seeds=SEEDS,
         reference_seed=get_reference_seed(),
@@ -72,13 +48,12 @@ rule subspace_diversity_points:
     conda:
         "../envs/analysis.yaml"
     script:
-        f"{SCRIPTS}/prediction_table.py"
+        f"{SCRIPTS}/subspace_diversity_points.py"
 
 
 rule section5_ensembles:
     input:
-        predictions=get_all_predictions,
-        samples=get_all_samples,
+        unpack(get_sample_inputs),
     output:
         table=f"{TABLES}/section5_ensembles.parquet",
     log:
@@ -86,7 +61,7 @@ rule section5_ensembles:
     benchmark:
         "benchmarks/section5_ensembles/{dataset}/{model}.tsv"
     params:
-        code=code_digest("subspace_analysis", "ensembles", "metrics", "io"),
+        code=script_code("section5_ensembles.py"),
         methods=SUBSPACE_METHODS,
         seeds=SEEDS,
         max_subsets=config["ensembles"]["max_subsets"],
@@ -98,4 +73,4 @@ rule section5_ensembles:
     conda:
         "../envs/analysis.yaml"
     script:
-        f"{SCRIPTS}/prediction_table.py"
+        f"{SCRIPTS}/section5_ensembles.py"

@@ -9,8 +9,8 @@ rule train:
     benchmark:
         "benchmarks/train/{dataset}/{model}/seed{seed}.tsv"
     params:
-        code=code_digest("training", "models", "seeds"),
-        train=config["train"],
+        code=script_code("train.py"),
+        train=get_train_settings,
         resume_dir=get_resume_dir,
     threads: get_train_threads
     resources:

@@ -49,15 +49,15 @@ def deep_merge(base, override):
     return merged
 
 
-def schema_defaults(node):
-    """The config that the schema's defaults alone describe (objects expanded recursively)."""
+def schema_defaults(node, dataset):
+    """The config that the schema's defaults alone describe for `dataset` (objects expanded)."""
     if node.get("type") == "object" and "properties" in node:
         filled = copy.deepcopy(node.get("default", {}))
         for name, sub in node["properties"].items():
             if name not in filled:
-                filled[name] = schema_defaults(sub)
+                filled[name] = schema_defaults(sub, dataset)
         return filled
-    return copy.deepcopy(node["default"])
+    return copy.deepcopy(node.get("x-default-by-dataset", {}).get(dataset, node["default"]))
 
 
 def undocumented_properties(node, path=()):
@@ -111,8 +111,9 @@ def test_validate_config_does_not_mutate_its_argument(default_config):
 
 def test_minimal_config_gets_every_schema_default(schema):
     validated = validate_config({"dataset": {"name": "digits"}}, SCHEMA_PATH)
-    assert validated == schema_defaults(schema)
-    assert validated["train"]["epochs"] == schema["properties"]["train"]["properties"]["epochs"]["default"]
+    assert validated == schema_defaults(schema, "digits")
+    epochs = schema["properties"]["train"]["properties"]["epochs"]
+    assert validated["train"]["epochs"] == epochs["x-default-by-dataset"]["digits"] != epochs["default"]
     assert validated["similarity"]["cosine_parameters"] == "all"
     assert validated["seeds"] == schema["properties"]["seeds"]["default"]
     assert validated["figures"]["trajectory_seed"] is None
@@ -120,7 +121,69 @@ def test_minimal_config_gets_every_schema_default(schema):
 
 
 def test_empty_config_is_the_schema_defaults(schema):
-    assert validate_config({}, SCHEMA_PATH) == schema_defaults(schema)
+    # dataset.name defaults to digits, so an empty config is the digits demo, adjustments included.
+    assert validate_config({}, SCHEMA_PATH) == schema_defaults(schema, "digits")
+    assert validate_config({}, SCHEMA_PATH)["train"]["batch_size"] == 64
+
+
+def test_digits_adjustments_never_reach_cifar10(schema):
+    """The bug of issue 11: a CIFAR-10 file that names only a few keys got the digits settings."""
+    user = {"dataset": {"name": "cifar10"}, "models": ["small_cnn"], "seeds": [0, 1], "train": {"epochs": 3}}
+    cifar, digits = validate_config(user, SCHEMA_PATH), validate_config({}, SCHEMA_PATH)
+    assert cifar["train"]["batch_size"] == 128 and digits["train"]["batch_size"] == 64
+    assert cifar["train"]["validation_size"] == 500 and digits["train"]["validation_size"] == 180
+    assert cifar["subspace"]["random"]["ensemble_scale"] == 10 and cifar["subspace"]["random"]["plane_scale"] == 70
+    assert cifar["subspace"]["lowrank"]["ensemble_scale"] == 1 and cifar["subspace"]["lowrank"]["plane_scale"] == 6
+    assert cifar["tsne"]["test_points"] == 500 and cifar["train"]["epochs"] == 3
+    # Every key with a digits adjustment takes the plain default for cifar10.
+    expected = schema_defaults(schema, "cifar10")
+    expected.update(models=["small_cnn"], seeds=[0, 1])
+    expected["dataset"]["name"], expected["train"]["epochs"] = "cifar10", 3
+    assert cifar == expected
+
+
+@pytest.mark.parametrize("given, expected", [
+    ({"seeds": "[0, 1, 2, 3]"}, {"seeds": [0, 1, 2, 3]}),
+    ({"seeds": ["0", "1"]}, {"seeds": [0, 1]}),
+    ({"train": {"epochs": "5"}}, {"train": {"epochs": 5}}),
+    ({"train": "{epochs: 5, augmentation: true}"}, {"train": {"epochs": 5, "augmentation": True}}),
+    ({"train": {"learning_rate": "1e-3", "mixed_precision": "false"}},
+     {"train": {"learning_rate": 1e-3, "mixed_precision": False}}),
+    ({"subspace": {"random": {"accept_min_val_accuracy": "null"}}},
+     {"subspace": {"random": {"accept_min_val_accuracy": None}}}),
+    ({"per_model": {"medium_cnn": {"subspace": {"random": {"accept_min_val_accuracy": "0.7"}}}}},
+     {"per_model": {"medium_cnn": {"subspace": {"random": {"accept_min_val_accuracy": 0.7}}}}}),
+])
+def test_strings_from_the_command_line_are_coerced_by_the_schema(given, expected):
+    """Snakemake hands --config values over as strings; the schema says what they are."""
+    validated = validate_config(given, SCHEMA_PATH)
+    assert deep_merge(validated, expected) == validated
+
+
+@pytest.mark.parametrize("given, key", [
+    ({"seeds": "[0, x]"}, "seeds.1"),
+    ({"train": {"epochs": "five"}}, "train.epochs"),
+    ({"train": {"augmentation": "maybe"}}, "train.augmentation"),
+])
+def test_strings_that_still_do_not_fit_name_the_key(given, key):
+    with pytest.raises(ConfigError, match=f"'{key}'"):
+        validate_config(given, SCHEMA_PATH)
+
+
+def test_per_model_overrides_are_merged_and_checked(schema):
+    from deepens.config import model_config
+    cfg = validate_config({"dataset": {"name": "cifar10"}, "models": ["small_cnn", "medium_cnn"],
+                           "per_model": {"medium_cnn": {"subspace": {"random": {"accept_min_val_accuracy": 0.7}}}}},
+                          SCHEMA_PATH)
+    assert model_config(cfg, "medium_cnn")["subspace"]["random"]["accept_min_val_accuracy"] == 0.7
+    assert model_config(cfg, "medium_cnn")["subspace"]["random"]["ensemble_scale"] == 10
+    assert model_config(cfg, "small_cnn")["subspace"]["random"]["accept_min_val_accuracy"] is None
+    for bad, key in [({"medium_cnn": {"train": {"epochs": 3}}}, "per_model.medium_cnn.train.epochs"),
+                     ({"medium_cnn": {"train": {"dropout": 1.5}}}, "per_model.medium_cnn.train.dropout"),
+                     ({"vgg": {"train": {}}}, "per_model"),
+                     ({"medium_cnn": {"predict": {}}}, "per_model.medium_cnn.predict")]:
+        with pytest.raises(ConfigError, match=f"'{key}"):
+            validate_config({"dataset": {"name": "cifar10"}, "per_model": bad}, SCHEMA_PATH)
 
 
 def test_every_schema_property_has_description_and_default(schema):
@@ -143,16 +206,23 @@ def test_documentation_guard_catches_a_missing_description_or_default(schema):
 
 def test_every_schema_default_is_valid_for_its_own_key(schema):
     for where, sub in iter_properties(schema):
-        errors = list(jsonschema.Draft202012Validator(sub).iter_errors(sub["default"]))
-        assert not errors, f"default of {where} is invalid: {errors[0].message}"
+        for dataset, default in [(None, sub["default"]), *sub.get("x-default-by-dataset", {}).items()]:
+            errors = list(jsonschema.Draft202012Validator(sub).iter_errors(default))
+            assert not errors, f"default of {where} ({dataset or 'any dataset'}) is invalid: {errors[0].message}"
+        assert set(sub.get("x-default-by-dataset", {})) <= set(schema["properties"]["dataset"]["properties"]
+                                                                ["name"]["enum"]), where
 
 
 def test_schema_is_a_valid_draft_2020_12_schema_and_closed(schema):
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["$schema"].endswith("2020-12/schema")
     for where, sub in [("(top level)", schema), *iter_properties(schema)]:
-        if sub.get("type") == "object":
+        if sub.get("type") == "object" and where != "per_model":
             assert sub.get("additionalProperties") is False, f"{where} accepts unknown keys"
+    # per_model: only model names, each a closed mapping of partial sections.
+    per_model = schema["properties"]["per_model"]
+    assert per_model["propertyNames"]["enum"] == schema["properties"]["models"]["items"]["enum"]
+    assert per_model["additionalProperties"]["additionalProperties"] is False
 
 
 @pytest.mark.parametrize("not_a_mapping", [None, [], "digits", 3])
@@ -270,6 +340,7 @@ def test_workflow_dry_run_with_default_config_plans_jobs(tmp_path):
     rc, output = dry_run(workdir)
     assert rc == 0, output
     assert "train" in output
-    n_seeds = len(load_yaml(CONFIG)["seeds"]) * len(load_yaml(CONFIG)["models"])
+    resolved = validate_config(load_yaml(CONFIG), SCHEMA_PATH)
+    n_seeds = len(resolved["seeds"]) * len(resolved["models"])
     assert any(line.split() == ["train", str(n_seeds)] for line in output.splitlines()), output
     assert not (workdir / "results").exists()

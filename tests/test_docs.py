@@ -8,24 +8,22 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
 
-def leaf_keys(node, prefix=""):
-    for name, sub in node.get("properties", {}).items():
-        if sub.get("type") == "object":
-            yield from leaf_keys(sub, f"{prefix}{name}.")
-        else:
-            yield f"{prefix}{name}", sub
-
-
-def test_every_config_key_is_documented_with_its_default():
+def test_readme_config_table_is_generated_from_the_schema():
+    from deepens.config_docs import BEGIN, END, leaf_keys, replace_table
     schema = yaml.safe_load((ROOT / "config.schema.yaml").read_text())
+    assert replace_table(README, schema) == README, "run python tools/config_table.py"
+    # And the generated table really holds every key with its default (the generator could be wrong).
+    section = README.split(BEGIN)[1].split(END)[0]
     cell = r"(?:[^|\\]|\\\|)*"  # a table cell, escaped pipes allowed
-    rows = {m.group(1): m.group(2) for m in re.finditer(rf"^\| `([\w.]+)` \|{cell}\| `([^`]*)` \|", README, re.M)}
+    rows = {m.group(1): (m.group(2), m.group(3)) for m in
+            re.finditer(rf"^\| `([\w.]+)` \|{cell}\| `([^`]*)` \| (?:`([^`]*)`)? \|", section, re.M)}
     keys = dict(leaf_keys(schema))
     assert set(rows) == set(keys), f"README table vs schema: {set(rows) ^ set(keys)}"
     for key, sub in keys.items():
-        default = sub["default"]
-        shown = yaml.safe_load(rows[key]) if rows[key] not in ("",) else None
-        assert shown == default, f"README shows default {rows[key]!r} for {key}, schema has {default!r}"
+        default, digits = rows[key]
+        assert yaml.safe_load(default) == sub["default"], key
+        assert (yaml.safe_load(digits) if digits else None) == sub.get("x-default-by-dataset", {}).get("digits"), key
+    assert rows["train.batch_size"] == ("128", "64")
 
 
 def test_quick_start_comes_first():

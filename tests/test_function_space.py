@@ -243,7 +243,7 @@ def test_figures_render(tmp_path):
                  tmp_path, "function_space_tsne")
     points = fs.diversity_points_table(paths, seeds, reference_seed=0)
     limits = fs.limit_curves(points["reference_accuracy"][0].as_py(), points["num_classes"][0].as_py())
-    _, labels, probs = io.read_predictions(paths[0])
+    _, labels, probs, _ = io.read_predictions(paths[0])
     rng = np.random.default_rng(1)
     samples = probs[-1] + rng.normal(0, 0.15, (30,) + probs[-1].shape)  # a stand-in subspace point set
     extra = fs.diversity_points(probs[-1], labels, samples, "random_subspace", 0, 20, reference_seed=0)

@@ -125,14 +125,16 @@ def test_read_predictions_reshapes_regardless_of_row_order(tmp_path):
     path = tmp_path / "pred.parquet"
     io.write_table(table, path, {})
 
-    epochs, y, p = io.read_predictions(path, "test")
+    epochs, y, p, logp = io.read_predictions(path, "test")
     assert epochs.tolist() == [0, 1, 2]
+    # log p_y follows its rows (derived from the probabilities when a writer gives none)
+    assert logp.shape == (3, 4) and np.allclose(logp, np.log(np.take_along_axis(p, y[None, :, None], -1)[..., 0]))
     assert y.tolist() == labels.tolist()
     assert p.shape == (3, 4, 3) and p.dtype == np.float32
     for e in (0, 1, 2):
         assert np.allclose(p[e], probs[e].astype(np.float32))
 
-    epochs, y, p = io.read_predictions(path, "val")
+    epochs, y, p, _ = io.read_predictions(path, "val")
     assert epochs.tolist() == [0] and y.tolist() == [0, 1]
     assert np.allclose(p[0], _onehot_probs([0, 1]))
 

@@ -87,7 +87,9 @@ def test_pairs_points_and_default_planes():
     assert len(landscape.interpolation_pairs([3, 5, 7], 20, max_pairs=0)) == 3
     assert landscape.parse_point("5:final", 20) == (5, 20) and landscape.parse_point("5:7", 20) == (5, 7)
     assert landscape.default_planes([4]) == {}
-    assert landscape.default_planes([4, 9]) == {"init_two_solutions": ["4:0", "4:final", "9:final"]}
+    assert landscape.default_planes([4, 9]) == {"init_two_solutions": ["4:0", "4:final", "9:final"],
+                                                "radial": ["origin", "4:final", "9:final"]}
+    assert landscape.parse_point("origin", 20) is None
     assert landscape.default_planes([4, 9, 1])["three_solutions"] == ["4:final", "9:final", "1:final"]
 
 
@@ -98,9 +100,9 @@ BASE = "results/digits/small_cnn"
 
 def _checkpoint_scores(workdir, seed, epoch):
     from deepens import io, metrics
-    epochs, labels, probs = io.read_predictions(workdir / BASE / f"seed{seed}/predictions.parquet")
-    p = probs[list(epochs).index(epoch)]
-    return metrics.nll(p, labels), metrics.accuracy(p, labels)
+    run = io.read_predictions(workdir / BASE / f"seed{seed}/predictions.parquet")
+    i = list(run.epochs).index(epoch)
+    return metrics.nll(run.probs[i], run.labels, run.log_prob_label[i]), metrics.accuracy(run.probs[i], run.labels)
 
 
 def test_interpolation_endpoints_equal_the_checkpoints_own_metrics(tiny_run):
@@ -130,3 +132,18 @@ def test_plane_anchors_equal_the_checkpoints_own_metrics(tiny_run):
         assert a.loss == pytest.approx(loss, rel=1e-6) and a.accuracy == acc
     grid = plane[(plane.anchor < 0) & (plane.split == "test")]
     assert len(grid) == 4 * 4 and grid.x.min() < 0 < grid.x.max()
+
+
+def test_radial_plane_passes_through_the_origin_of_weight_space(tiny_run):
+    """The paper's radial cut: at the origin every weight is 0, so every logit is 0 and the loss is ln 10."""
+    workdir, _ = tiny_run
+    plane = pd.read_parquet(workdir / BASE / "tables/plane_radial.parquet")
+    anchors = plane[(plane.anchor >= 0) & (plane.split == "test")].sort_values("anchor")
+    assert anchors.point.tolist() == ["origin", "0:2", "1:2"]
+    origin = anchors.iloc[0]
+    assert (origin.x, origin.y, origin.radius, origin.seed) == (0.0, 0.0, 0.0, -1)
+    assert origin.loss == pytest.approx(np.log(10), rel=1e-6)
+    # The solutions lie far from the origin, at a loss well below ln 10.
+    assert (anchors.iloc[1:].radius > 1).all() and (anchors.iloc[1:].loss < np.log(10)).all()
+    grid = plane[(plane.anchor < 0) & (plane.split == "test")]
+    np.testing.assert_allclose(grid.radius, np.hypot(grid.x, grid.y))

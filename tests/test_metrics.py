@@ -32,9 +32,20 @@ def test_nll_hand_value():
     assert metrics.nll(PROBS, LABELS) == pytest.approx(expected, rel=1e-12)
 
 
-def test_nll_of_zero_probability_is_clipped_finite():
-    value = metrics.nll(np.array([[1.0, 0.0]]), np.array([1]))
-    assert value == pytest.approx(-math.log(metrics.EPS))
+def test_nll_has_no_floor():
+    """A zero probability of the label is an infinite loss from probabilities alone, and its
+    exact value when the network's log-probability is given (no 1e-12 clip at 27.6 nats)."""
+    probs, labels = np.array([[1.0, 0.0], [0.5, 0.5]]), np.array([1, 0])
+    assert metrics.nll(probs, labels) == math.inf
+    assert metrics.nll(probs, labels, np.array([-80.0, math.log(0.5)])) == pytest.approx((80 - math.log(0.5)) / 2)
+
+
+def test_log_mean_exp_is_stable_and_exact():
+    a = np.array([[-1000.0, -1001.0], [-1.0, -np.inf]])
+    got = metrics.log_mean_exp(a, axis=1)
+    assert got[0] == pytest.approx(-1000 + math.log((1 + math.exp(-1)) / 2))
+    assert got[1] == pytest.approx(-1 - math.log(2))
+    assert metrics.log_mean_exp(np.full((3, 2), -np.inf), axis=0).tolist() == [-np.inf, -np.inf]
 
 
 def test_brier_hand_value():

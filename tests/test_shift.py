@@ -57,7 +57,7 @@ def test_metrics_table_against_direct_scores(tmp_path):
             paths[member].append(path)
     read, count = read_shift_predictions(paths["random"][0])
     assert count == 7 and sorted(read) == sorted(keys)
-    assert np.array_equal(read[("contrast", 5)][1], rand[3][("contrast", 5)])
+    assert np.array_equal(read[("contrast", 5)]["probs"], rand[3][("contrast", 5)])
 
     table = shift_metrics_table(paths, seeds, max_subsets=100, subset_seed=0, bins=15).to_pandas()
     for key in keys:
@@ -110,14 +110,41 @@ def test_clean_shift_rows_equal_the_final_checkpoints(tiny_run):
     workdir, _ = tiny_run
     table = pd.read_parquet(workdir / BASE / "tables/shift_metrics.parquet")
     assert set(table.severity) == {0, 1, 3, 5}
-    assert set(table.kind) == {"single", "independent", "random alone", "random + ensemble", "averaging alone",
-                               "averaging + ensemble"}
+    assert set(table.kind) == {"single", "independent", "snapshot alone", "snapshot + ensemble", "random alone",
+                               "random + ensemble", "averaging alone", "averaging + ensemble"}
     clean = table[(table.kind == "single") & (table.severity == 0)]
     for seed in (0, 1):
-        epochs, labels, probs = io.read_predictions(workdir / BASE / f"seed{seed}/predictions.parquet")
+        epochs, labels, probs, _ = io.read_predictions(workdir / BASE / f"seed{seed}/predictions.parquet")
         row = clean[clean.seed == seed].iloc[0]
         assert row.accuracy == metrics.accuracy(probs[-1], labels)
         assert row.nll == pytest.approx(metrics.nll(probs[-1], labels), rel=1e-6)
+
+
+def _snapshot_epochs(config_path):
+    """rules/common.smk snapshot_epochs(): the last ensembles.snapshot_max_size checkpoints, never epoch 0."""
+    import yaml
+
+    with open(config_path) as fh:
+        config = yaml.safe_load(fh)
+    epochs = list(range(config["train"]["epochs"] + 1))
+    size = config.get("ensembles", {}).get("snapshot_max_size", 10)  # config.schema.yaml default
+    return epochs[-min(size, len(epochs) - 1):]
+
+
+def test_snapshot_member_is_the_mean_of_the_last_checkpoints(tiny_run):
+    """On the clean test set the snapshot member's softmax is the mean of the last snapshot_max_size
+    checkpoints' test predictions (the tiny config: 2 epochs, so epochs 1 and 2)."""
+    workdir, config = tiny_run
+    snapshot = _snapshot_epochs(config)
+    assert snapshot == [1, 2]
+    for seed in (0, 1):
+        preds, count = read_shift_predictions(workdir / BASE / f"seed{seed}/shift/snapshot.parquet")
+        assert count == len(snapshot)
+        run = io.read_predictions(workdir / BASE / f"seed{seed}/predictions.parquet")
+        rows = [list(run.epochs).index(e) for e in snapshot]
+        clean = preds[(CLEAN, 0)]
+        np.testing.assert_allclose(clean["probs"], run.probs[rows].astype(np.float64).mean(axis=0), rtol=0, atol=2e-7)
+        assert np.array_equal(clean["labels"], run.labels)
 
 
 @pytest.mark.parametrize("method, samples", [("random", 2), ("averaging", 1)])
@@ -129,6 +156,6 @@ def test_subspace_members_reuse_the_subspace_samples(tiny_run, method, samples):
         preds, count = read_shift_predictions(workdir / BASE / f"seed{seed}/shift/{method}.parquet")
         assert count == samples
         smp = io.read_samples(workdir / BASE / f"seed{seed}/subspace/{method}.parquet", "test", "ensemble")
-        labels, probs = preds[(CLEAN, 0)]
+        labels, probs = preds[(CLEAN, 0)]["labels"], preds[(CLEAN, 0)]["probs"]
         np.testing.assert_allclose(probs, smp["probs"][:samples].mean(axis=0), rtol=0, atol=2e-7)
         assert np.array_equal(labels, smp["labels"])

@@ -47,7 +47,7 @@ DAEMON_PIDFILES = {"slurmctld": "/run/slurmctld.pid", "slurmd": "/run/slurmd.pid
 # Rules that are neither GPU jobs nor analysis: one job per dataset upstream of everything
 # (a localrule: it runs on the submit host, which has the network and the data), and the
 # target rule (a local no-op). Neither is ever submitted.
-UPSTREAM_RULES = {"prepare_dataset", "shift_data"}
+UPSTREAM_RULES = {"prepare_dataset", "shift_data", "resolved_config"}
 TARGET_RULES = {"all"}
 # Values the CI overlay may change (site values); everything else must equal profiles/slurm.
 SITE_SET_RESOURCES = {"gpu", "slurm_partition"}
@@ -69,7 +69,7 @@ def workflow_rules() -> dict[str, str]:
     rules = {}
     for path in [ROOT / "Snakefile", *sorted((ROOT / "rules").glob("*.smk"))]:
         text = path.read_text()
-        starts = [(m.start(), m.group(1)) for m in re.finditer(r"^rule (\w+):", text, re.M)]
+        starts = [(m.start(), m.group(1)) for m in re.finditer(r"^[ \t]*rule (\w+):", text, re.M)]
         for i, (pos, name) in enumerate(starts):
             rules[name] = text[pos:starts[i + 1][0] if i + 1 < len(starts) else len(text)]
     return rules

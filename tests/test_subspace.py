@@ -235,17 +235,18 @@ def trained(tmp_path_factory):
     return ds, paths
 
 
-def sample(trained, method, checkpoints=None, **kw):
-    from deepens.subspace_sampling import sample_subspace
+def sample(trained, method, checkpoints=None, seed=0, late_fraction=0.5, rank=5, **kw):
+    """One method's samples table: a SolutionRun around epoch 3 and sample_method with the method's settings."""
+    from deepens.subspace_sampling import SolutionRun, sample_method
 
     ds, paths = trained
-    settings = dict(model_name="small_cnn", dataset=ds,
-                    checkpoint_paths=checkpoints or {e: paths[e] for e in (1, 2, 3)}, final_epoch=3, seed=0,
-                    method=method, late_fraction=0.5, rank=5, ensemble_samples=3, ensemble_scale=1.0,
-                    plane_samples=2, plane_scale=2.0, accept_min_val_accuracy=None, batch_size=256,
-                    intra_op_threads=1, inter_op_threads=1, log=lambda *a: None)
+    run = SolutionRun(dataset=ds, checkpoint_paths=checkpoints or {e: paths[e] for e in (1, 2, 3)}, final_epoch=3,
+                      seed=seed, late_epochs=subspace.late_epochs(3, late_fraction), rank=rank, batch_size=256,
+                      intra_op_threads=1, inter_op_threads=1, log=lambda *a: None)
+    settings = dict(ensemble_samples=3, ensemble_scale=1.0, plane_samples=2, plane_scale=2.0,
+                    accept_min_val_accuracy=None)
     settings.update(kw)
-    return sample_subspace(**settings)
+    return sample_method(run, method, settings)
 
 
 def split_probs(table, split, purpose):
@@ -261,13 +262,13 @@ def split_probs(table, split, purpose):
 
 def checkpoint_probs(trained, path):
     from deepens.io import read_predictions, write_table
-    from deepens.predict import predict_checkpoints
+    from deepens.predict import evaluate_checkpoints
 
     ds, _ = trained
-    table = predict_checkpoints("small_cnn", ds, [path], [0], 256, log=lambda *a: None)
+    table = evaluate_checkpoints(ds, [path], [0], 256, log=lambda *a: None)
     tmp = Path(path).parent / f"pred_{Path(path).name}.parquet"
     write_table(table, tmp, {})
-    return {split: read_predictions(tmp, split)[2][0] for split in ("test", "val")}
+    return {split: read_predictions(tmp, split).probs[0] for split in ("test", "val")}
 
 
 @needs_tf
@@ -300,19 +301,17 @@ def test_averaging_averages_the_late_checkpoints(trained):
     """Epochs 2 and 3 (late_fraction 0.5 of 3 epochs): the prediction of their mean weights."""
     import tensorflow as tf
 
+    from deepens.evaluation import FlatWeights, Forward
     from deepens.io import CheckpointSet
-    from deepens.models import build_model
-    from deepens.predict import softmax_fn
-    from deepens.subspace_sampling import FlatWeights
+    from deepens.models import load_model
 
     ds, paths = trained
     table = sample(trained, "averaging")
     with CheckpointSet([paths[2], paths[3]], "all") as cs:
         mean, variables = (cs.flat(0) + cs.flat(1)) / 2, cs.variables
-    model = build_model("small_cnn", ds.input_shape, ds.num_classes, seed=0)
-    model.load_weights(paths[3])
+    model = load_model(paths[3])
     FlatWeights(model, variables).assign(mean)
-    probs = softmax_fn(model, ds.input_shape, tf)(tf.constant(ds.x_test)).numpy()
+    probs = Forward(model, 256, tf)(ds.x_test)[0]
     np.testing.assert_array_equal(split_probs(table, "test", "ensemble")[0], probs)
     for path in (paths[2], paths[3]):
         assert not np.array_equal(probs, checkpoint_probs(trained, path)["test"])
@@ -338,6 +337,10 @@ def test_output_contract_and_bit_identical_reruns(trained, tmp_path, method):
             assert list(s["sample"]) == list(range(n[purpose]))
             np.testing.assert_array_equal(s["labels"], y)
             np.testing.assert_allclose(s["probs"].sum(axis=2), 1, atol=1e-5)
+            # the label's log-probability (from the log-softmax) is that of the stored softmax
+            assert s["log_prob_label"].shape == (n[purpose], len(y)) and s["log_prob_label"].dtype == np.float64
+            np.testing.assert_allclose(np.exp(s["log_prob_label"]),
+                                       np.take_along_axis(s["probs"], y[None, :, None], axis=2)[..., 0], atol=1e-6)
             if split == "test":
                 np.testing.assert_allclose(s["test_accuracy"], (s["probs"].argmax(2) == y).mean(1))
             probs[purpose, split] = s
@@ -367,15 +370,34 @@ def test_seed_keys_are_stable_and_independent(trained):
 
 @needs_tf
 def test_acceptance_keeps_the_first_draws_that_reach_the_threshold(trained):
+    import pyarrow.compute as pc
+
     ds, _ = trained
     wide = dict(ensemble_scale=10.0, plane_samples=6, plane_scale=20.0)
     free = sample(trained, "random", ensemble_samples=12, **wide)
     val, test = split_probs(free, "val", "ensemble"), split_probs(free, "test", "ensemble")
     val_acc, test_acc = (val.argmax(2) == ds.y_val).mean(1), (test.argmax(2) == ds.y_test).mean(1)
+    tries = 5  # subspace.random.accept_tries (default)
+
+    def slot_rule(passing):
+        """The draws the per-slot rule keeps (3 slots, up to `tries` draws each), None past the 12 draws."""
+        kept, i = [], 0
+        for _ in range(3):
+            for _ in range(tries):
+                if i >= len(passing):
+                    return None
+                i += 1
+                if passing[i - 1]:
+                    kept.append(i - 1)
+                    break
+        return kept
+
     # a threshold where the first three passing draws differ between validation and test accuracy,
-    # so the test sees which split decides
+    # so the test sees which split decides, and where no slot uses up its tries (each of the three
+    # slots keeps a draw: the kept samples are the first three passing draws of the stream)
     candidates = [t for t in np.unique(val_acc) if (val_acc >= t).sum() >= 3
-                  and list(np.flatnonzero(val_acc >= t)[:3]) != list(np.flatnonzero(test_acc >= t)[:3])]
+                  and list(np.flatnonzero(val_acc >= t)[:3]) != list(np.flatnonzero(test_acc >= t)[:3])
+                  and slot_rule(val_acc >= t) == list(np.flatnonzero(val_acc >= t)[:3])]
     assert candidates
     threshold = float(candidates[0])
     first = np.flatnonzero(val_acc >= threshold)[:3]
@@ -389,6 +411,14 @@ def test_acceptance_keeps_the_first_draws_that_reach_the_threshold(trained):
     plane = split_probs(kept, "val", "plane")
     np.testing.assert_array_equal(plane, split_probs(free, "val", "plane"))
     assert np.any((plane.argmax(2) == ds.y_val).mean(1) < threshold)
+    # one try per slot: slot i keeps draw i if it passes, else the slot is dropped (kept slots keep their id)
+    one = [t for t in np.unique(val_acc) if 0 < (val_acc[:3] >= t).sum() < 3]
+    assert one
+    threshold = float(one[0])
+    single = sample(trained, "random", ensemble_samples=3, accept_min_val_accuracy=threshold, accept_tries=1, **wide)
+    slots = np.flatnonzero(val_acc[:3] >= threshold)
+    np.testing.assert_array_equal(split_probs(single, "val", "ensemble"), val[slots])
+    assert sorted(set(single.filter(pc.equal(single["purpose"], "ensemble"))["sample"].to_pylist())) == list(slots)
 
 
 @needs_tf
@@ -399,7 +429,7 @@ def test_acceptance_that_cannot_be_met_fails_clearly(trained):
 
 @needs_tf
 def test_bad_settings_fail_before_any_work(trained):
-    with pytest.raises(ValueError, match="unknown subspace method"):
+    with pytest.raises(ValueError, match="'swag' is not a sampling method"):
         sample(trained, "swag")
     with pytest.raises(ValueError, match=r"subspace\.dropout\.plane_scale"):
         sample(trained, "dropout", ensemble_scale=0.1, plane_scale=1.0)
@@ -413,7 +443,7 @@ def test_batch_norm_statistics_are_recomputed_as_training_set_averages():
     import tensorflow as tf
 
     from deepens.models import build_model
-    from deepens.subspace_sampling import recompute_batch_norm
+    from deepens.evaluation import recompute_batch_norm
 
     x = rng(0).integers(0, 256, (96, 8, 8, 1), dtype=np.uint8)
     model = build_model("resnet20v1", (8, 8, 1), 10, seed=0)
@@ -436,46 +466,95 @@ def test_batch_norm_statistics_are_recomputed_as_training_set_averages():
 
 
 @needs_tf
-def test_resnet_averaging_recomputes_batch_norm_and_other_methods_keep_it(tmp_path):
-    """Two untrained ResNet20v1 checkpoints with deliberately wrong moving statistics."""
+def test_resnet_samples_re_estimate_batch_norm_unless_switched_off_and_averaging_always(tmp_path):
+    """Two untrained ResNet20v1 checkpoints with deliberately wrong moving statistics.
+
+    recompute_batch_norm=True (the default): every sample gets its statistics re-estimated on the
+    bn_examples evenly spaced training images; False: every sample keeps the final checkpoint's.
+    The weight average is re-estimated either way.
+    """
     import keras
     import tensorflow as tf
 
     from deepens import data
+    from deepens.evaluation import FlatWeights, Forward, batch_norm_layers, recompute_batch_norm
     from deepens.io import CheckpointSet
-    from deepens.models import build_model, variable_manifest
-    from deepens.predict import softmax_fn
-    from deepens.subspace_sampling import FlatWeights, recompute_batch_norm, sample_subspace
+    from deepens.models import build_model, load_model, model_inputs, variable_manifest
+    from deepens.subspace_sampling import SolutionRun, sample_method
     from deepens.training import save_checkpoint
 
     ds = data.prepare_digits(300, 100)
+    wrong = {e: (0.3 * e, 4.0 * e) for e in (1, 2)}  # moving mean, moving variance of every BN layer
     paths = {e: tmp_path / f"epoch{e:03d}.weights.h5" for e in (1, 2)}
     for e, path in paths.items():
         model = build_model("resnet20v1", ds.input_shape, ds.num_classes, seed=e)
-        for layer in model.layers:
-            if isinstance(layer, keras.layers.BatchNormalization):
-                layer.moving_mean.assign(np.full(layer.moving_mean.shape, 0.3 * e, np.float32))
-                layer.moving_variance.assign(np.full(layer.moving_variance.shape, 4.0 * e, np.float32))
+        for layer in batch_norm_layers(model):
+            layer.moving_mean.assign(np.full(layer.moving_mean.shape, wrong[e][0], np.float32))
+            layer.moving_variance.assign(np.full(layer.moving_variance.shape, wrong[e][1], np.float32))
         save_checkpoint(model, variable_manifest(model), path, e, {})
+    bn_examples, bn_batch = 200, 64  # 200 evenly spaced training images in batches of 64, 64, 64, 8
+    bn_images = ds.x_train[data.evenly_spaced(len(ds.y_train), bn_examples)]
+    assert len(bn_images) == bn_examples
+    settings = dict(ensemble_samples=2, ensemble_scale=0.0, plane_samples=1, plane_scale=0.0,
+                    accept_min_val_accuracy=None)
 
-    def run(method):
-        return sample_subspace(model_name="resnet20v1", dataset=ds, checkpoint_paths=paths, final_epoch=2, seed=0,
-                               method=method, late_fraction=1.0, rank=5, ensemble_samples=1, ensemble_scale=0.0,
-                               plane_samples=1, plane_scale=0.0, accept_min_val_accuracy=None, batch_size=512,
-                               intra_op_threads=1, inter_op_threads=1, bn_batch_size=128, log=lambda *a: None)
+    def solution(recompute):
+        return SolutionRun(dataset=ds, checkpoint_paths=paths, final_epoch=2, seed=0, late_epochs=[1, 2],
+                           batch_size=512, intra_op_threads=1, inter_op_threads=1, rank=5,
+                           recompute_batch_norm=recompute, bn_examples=bn_examples, bn_batch_size=bn_batch,
+                           log=lambda *a: None)
 
-    model = build_model("resnet20v1", ds.input_shape, ds.num_classes, seed=0)
-    model.load_weights(paths[2])
-    forward = softmax_fn(model, ds.input_shape, tf)
-    final = forward(tf.constant(ds.x_test)).numpy()
-    np.testing.assert_array_equal(split_probs(run("random"), "test", "ensemble")[0], final)  # final BN stats kept
+    # expectations from a separate model: the final checkpoint as saved, and with re-estimated statistics
+    model = load_model(paths[2])
+    forward = Forward(model, 512, tf)
+    final = forward(ds.x_test)[0]
+    assert recompute_batch_norm(model, bn_images, bn_batch, tf) == 19
+    final_bn = forward(ds.x_test)[0]
+    assert np.abs(final_bn - final).max() > 1e-3  # the re-estimation matters
+    # known answer (stem): the moving mean is the mean over the images of the layer's input, the
+    # variance the size-weighted mean of the batch variances
+    stem = keras.Model(model.input, model.get_layer("stem_conv").output)
+    h = stem(model_inputs(bn_images, model.spec["input_scaling"], tf)).numpy().astype(np.float64)
+    stem_mean = h.mean(axis=(0, 1, 2))
+    stem_var = np.sum([h[i:i + bn_batch].var(axis=(0, 1, 2)) * len(h[i:i + bn_batch])
+                       for i in range(0, len(h), bn_batch)], axis=0) / len(h)
 
     with CheckpointSet([paths[1], paths[2]], "all") as cs:
         mean, variables = (cs.flat(0) + cs.flat(1)) / 2, cs.variables
     FlatWeights(model, variables).assign(mean)
-    stale = forward(tf.constant(ds.x_test)).numpy()
-    recompute_batch_norm(model, ds.x_train, 128, tf)
-    expected = forward(tf.constant(ds.x_test)).numpy()
-    got = split_probs(run("averaging"), "test", "ensemble")[0]
-    np.testing.assert_array_equal(got, expected)
-    assert np.abs(got - stale).max() > 1e-3  # the re-estimation matters
+    stale = forward(ds.x_test)[0]  # averaged weights, (already re-estimated) statistics of the final weights
+    recompute_batch_norm(model, bn_images, bn_batch, tf)
+    average = forward(ds.x_test)[0]
+    assert np.abs(average - stale).max() > 1e-3  # the averaging's own re-estimation matters
+
+    for recompute, expected in ((True, final_bn), (False, final)):
+        run = solution(recompute)
+        assert run.recompute is recompute
+        seen = 0
+        for _, _, (val, _) in run.samples("random", "ensemble", 3, 0.0):  # scale 0: theta exactly
+            seen += 1
+            bns = batch_norm_layers(run.model)
+            assert len(bns) == 19
+            if recompute:  # every layer re-estimated for this sample
+                assert all(not np.allclose(b.moving_mean.numpy(), wrong[2][0]) and
+                           not np.allclose(b.moving_variance.numpy(), wrong[2][1]) for b in bns)
+                stem_bn = run.model.get_layer("stem_bn")
+                np.testing.assert_allclose(stem_bn.moving_mean.numpy(), stem_mean, rtol=1e-4, atol=1e-6)
+                np.testing.assert_allclose(stem_bn.moving_variance.numpy(), stem_var, rtol=1e-3, atol=1e-6)
+            else:  # the final checkpoint's (wrong) statistics kept
+                assert all(np.array_equal(b.moving_mean.numpy(), np.full(b.moving_mean.shape, wrong[2][0], np.float32))
+                           and np.array_equal(b.moving_variance.numpy(),
+                                              np.full(b.moving_variance.shape, wrong[2][1], np.float32))
+                           for b in bns)
+        assert seen == 3
+        table = sample_method(run, "random", settings)
+        for purpose, n in (("ensemble", 2), ("plane", 1)):
+            got = split_probs(table, "test", purpose)
+            assert got.shape[0] == n
+            for p in got:
+                np.testing.assert_array_equal(p, expected)
+        got = split_probs(sample_method(run, "averaging", settings), "test", "ensemble")[0]
+        np.testing.assert_array_equal(got, average)  # re-estimated in both settings
+        # after the average, samples are back to their own setting's statistics
+        np.testing.assert_array_equal(split_probs(sample_method(run, "random", settings), "test", "plane")[0],
+                                      expected)

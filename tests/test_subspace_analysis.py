@@ -119,7 +119,7 @@ def test_section5_averaging_and_row_counts(section5_files):
     assert kinds == (["independent"] * 2 + ["dropout + ensemble"] * 2 + ["dropout alone"] * 2
                      + ["averaging + ensemble"] * 2 + ["averaging alone"])
     assert t.column_names == ["kind", "method", "size", "n_combinations", "accuracy", "nll", "brier", "ece",
-                              "accuracy_min", "accuracy_max", "brier_min", "brier_max", "nll_min", "nll_max"]
+                              "diversity", "accuracy_min", "accuracy_max", "brier_min", "brier_max", "nll_min", "nll_max"]
     assert t.schema.field("size").type == pa.int32() and t.schema.field("n_combinations").type == pa.int64()
     assert set(by_kind(t, "independent").method) == {"none"}
     # The averaged solutions are M10 and M11, so averaging matches dropout's sample means.

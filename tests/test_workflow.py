@@ -22,21 +22,29 @@ BASE = "results/digits/small_cnn"
 TABLE_RULES = ["weight_cosine", "prediction_disagreement", "checkpoint_metrics", "confusion", "hard_examples",
                "misclassified_overlap", "function_space_tsne", "diversity_accuracy", "ensemble_metrics",
                "ensemble_by_epoch", "subspace_tsne", "subspace_diversity_points", "section5_ensembles",
-               "interpolation_barriers", "shift_metrics", "cka_seeds", "cka_trajectory"]
-PLANES = ["init_two_solutions"]  # the tiny config's default plane (two seeds)
+               "interpolation_barriers", "shift_metrics", "cka_seeds", "cka_trajectory", "findings"]
+PLANES = ["init_two_solutions", "radial"]  # the tiny config's default planes (two seeds)
 FIGURES = ["training_curves", "trajectory_similarity", "seed_similarity", "confusion_final", "confusion_epochs",
            "misclassified_overlap", "hard_examples", "function_space_tsne", "ensemble_size", "ensemble_by_epoch",
-           "diversity_accuracy", "subspace_tsne", "section5_ensembles", "interpolation", "shift", "cka",
+           "diversity_accuracy", "subspace_tsne", "section5_ensembles", "interpolation", "shift", "cka", "findings",
            *[f"plane_{p}" for p in PLANES]]
 METHODS = ["random", "averaging"]  # the tiny config's subspace methods
-MEMBERS = ["final", *METHODS]  # what the shift is evaluated for
+MEMBERS = ["final", "snapshot", *METHODS]  # what the shift is evaluated for
 CORRUPTIONS = 6
+FINDINGS_RULES = ["findings", "plot_findings"]  # read predictions, samples, interpolation and shift
 SUBSPACE_DOWNSTREAM = ["subspace_tsne", "subspace_diversity_points", "section5_ensembles", "plot_subspace_tsne",
-                       "plot_section5_ensembles", "plot_diversity_accuracy"]
+                       "plot_section5_ensembles", "plot_diversity_accuracy", *FINDINGS_RULES]
 PLOT_RULES = sorted({f"plot_{'plane' if f.startswith('plane_') else f}" for f in FIGURES})
 ANALYSIS_RULES = TABLE_RULES + PLOT_RULES
-SHIFT_DOWNSTREAM = ["shift_metrics", "plot_shift"]
+SHIFT_DOWNSTREAM = ["shift_metrics", "plot_shift", *FINDINGS_RULES]
 CKA_RULES = ["cka_seeds", "cka_trajectory", "plot_cka"]
+# a changed config rewrites the resolved config (a local job of milliseconds)
+CONFIG_CHANGED = {"resolved_config": 1}
+
+
+def rule_counts(rules) -> dict:
+    """{rule: jobs} of the analysis rules `rules` (plot_plane runs once per plane)."""
+    return {r: len(PLANES) if r == "plot_plane" else 1 for r in rules}
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +89,12 @@ def test_predictions(run):
         table = io.read_table(path)
         assert table.num_rows == len(EPOCHS) * (300 + 100)
         assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == "ZSTD"
-        epochs, labels, probs = io.read_predictions(path, "test")
+        epochs, labels, probs, logp = io.read_predictions(path, "test")
         assert epochs.tolist() == EPOCHS and probs.shape == (3, 300, 10) and probs.dtype == np.float32
+        # log p_y comes from the network's log-softmax: exact, and consistent with the softmax
+        assert logp.shape == (3, 300) and logp.dtype == np.float64 and (logp <= 0).all()
+        np.testing.assert_allclose(np.exp(logp), np.take_along_axis(probs, labels[None, :, None], -1)[..., 0],
+                                   rtol=1e-5, atol=1e-7)
         np.testing.assert_array_equal(labels, ds.y_test)
         np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
         prov = io.read_provenance(path)
@@ -120,10 +132,11 @@ def test_checkpoint_metrics_match_predictions(run):
     workdir = run[0]
     table = io.read_table(workdir / f"{BASE}/tables/checkpoint_metrics.parquet").to_pandas()
     assert len(table) == len(SEEDS) * len(EPOCHS) * 2
-    _, labels, probs = io.read_predictions(workdir / f"{BASE}/seed1/predictions.parquet", "val")
+    _, labels, probs, logp = io.read_predictions(workdir / f"{BASE}/seed1/predictions.parquet", "val")
     row = table[(table.seed == 1) & (table.split == "val") & (table.epoch == 2)].iloc[0]
     assert row.accuracy == pytest.approx(metrics.accuracy(probs[2], labels))
-    assert row.nll == pytest.approx(metrics.nll(probs[2], labels))
+    assert row.nll == pytest.approx(metrics.nll(probs[2], labels, logp[2]), rel=1e-12)
+    assert row.nll == pytest.approx(metrics.nll(probs[2], labels), rel=1e-5)
 
 
 def test_figures_written(run):
@@ -144,9 +157,9 @@ def test_added_seed_plans_only_that_seed_and_dependents(run):
     jobs, out = planned_jobs(workdir, config, with_output=True)
     # seed 2 joins the interpolation lines, the CKA across seeds and a new three-solutions plane;
     # the trajectory CKA (seed 0) and the existing plane stay
-    assert jobs == {"train": 1, "predict": 1, "subspace_samples": len(METHODS), "shift_predictions": len(MEMBERS),
-                    "representations": 1, "landscape_interpolation": 1, "landscape_plane": 1,
-                    **{r: 1 for r in ANALYSIS_RULES if r != "cka_trajectory"}, "all": 1}
+    assert jobs == {"train": 1, "evaluate_checkpoints": 1, "evaluate_solution": 1, "landscape_interpolation": 1,
+                    "landscape_plane": 1, **{r: 1 for r in ANALYSIS_RULES if r != "cka_trajectory"},
+                    **CONFIG_CHANGED, "all": 1}
     assert "seed=2" in out and "seed=0" not in out and "seed=1" not in out
     assert "plane=three_solutions" in out and "plane=init_two_solutions" not in out
 
@@ -155,18 +168,18 @@ def test_figure_setting_plans_only_figures(run):
     workdir, _ = run
     config = write_config(workdir, {"figures": {"dpi": 90, "colormap": "magma"}}, name="figures.yaml")
     jobs = planned_jobs(workdir, config)
-    assert jobs == {**{r: 1 for r in PLOT_RULES}, "all": 1}
+    assert jobs == {**rule_counts(PLOT_RULES), **CONFIG_CHANGED, "all": 1}
 
 
 def test_prediction_setting_does_not_retrain(run):
     workdir, _ = run
     config = write_config(workdir, {"predict": {"batch_size": 64}}, name="predict.yaml")
     jobs = planned_jobs(workdir, config)
-    # the forward-pass batch size also serves the subspace samples, the landscape and the shift;
-    # the weight cosine and the CKA (its own minibatches) stay
-    assert jobs == {"predict": 2, "subspace_samples": 2 * len(METHODS), "landscape_interpolation": 1,
-                    "landscape_plane": len(PLANES), "shift_predictions": 2 * len(MEMBERS),
-                    **{r: 1 for r in ANALYSIS_RULES if r != "weight_cosine" and r not in CKA_RULES}, "all": 1}
+    # the forward-pass batch size serves both evaluation jobs and the landscape; the weight cosine
+    # (checkpoints only) stays
+    assert jobs == {"evaluate_checkpoints": 2, "evaluate_solution": 2, "landscape_interpolation": 1,
+                    "landscape_plane": len(PLANES), **rule_counts(r for r in ANALYSIS_RULES if r != "weight_cosine"),
+                    **CONFIG_CHANGED, "all": 1}
 
 
 def test_analysis_jobs_never_import_tensorflow(run, tmp_path):
@@ -248,7 +261,8 @@ def test_library_edits_rerun_only_the_rules_that_use_them(run, tmp_path):
     proc = snakemake(workdir, config, "-n", snakefile=repo / "Snakefile")
     out = proc.stdout + proc.stderr
     planned = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", out.split("Job stats:")[1].split("total")[0], re.M))
-    assert planned.get("predict") == "2" and "train" not in planned and "weight_cosine" not in planned
+    assert planned.get("evaluate_checkpoints") == "2" and "train" not in planned and "weight_cosine" not in planned
+    assert "evaluate_solution" not in planned and "landscape_plane" not in planned
     (repo / "workflow_scripts/deepens/plots.py").open("a").write("\n# an edit\n")
     (repo / "workflow_scripts/deepens/predict.py").write_text((ROOT / "workflow_scripts/deepens/predict.py").read_text())
     out = snakemake(workdir, config, "-n", snakefile=repo / "Snakefile").stdout
@@ -257,29 +271,39 @@ def test_library_edits_rerun_only_the_rules_that_use_them(run, tmp_path):
     assert set(planned) == {*PLOT_RULES, "all"}
 
 
+# A dry run cannot know which products of a rerun evaluation job will come out byte-identical,
+# so it lists everything downstream of the job; test_rerun_evaluation_changes_only_what_it_must
+# checks what actually changes.
+PREDICTIONS_DOWNSTREAM = [r for r in ANALYSIS_RULES if r not in ("weight_cosine", "interpolation_barriers",
+                                                                  "plot_interpolation", "plot_plane",
+                                                                  "shift_metrics", "plot_shift")]
+SHIFT_TABLE = ["shift_metrics", "plot_shift"]
+
+
 @pytest.mark.parametrize("override, rules", [
     ({"ensembles": {"max_subsets": 1}}, ["ensemble_metrics", "plot_ensemble_size", "section5_ensembles",
-                                         "plot_section5_ensembles", *SHIFT_DOWNSTREAM]),
-    ({"ensembles": {"ece_bins": 10}}, ["ensemble_metrics", "ensemble_by_epoch", "plot_ensemble_size",
-                                       "plot_ensemble_by_epoch", "section5_ensembles", "plot_section5_ensembles",
-                                       *SHIFT_DOWNSTREAM]),
+                                         "plot_section5_ensembles", *SHIFT_TABLE]),
+    ({"ensembles": {"ece_bins": 10}}, ["checkpoint_metrics", "plot_training_curves", "ensemble_metrics",
+                                       "ensemble_by_epoch", "plot_ensemble_size", "plot_ensemble_by_epoch",
+                                       "section5_ensembles", "plot_section5_ensembles", *SHIFT_TABLE]),
     ({"tsne": {"perplexity": 3}}, ["function_space_tsne", "plot_function_space_tsne", "subspace_tsne",
                                    "plot_subspace_tsne"]),
     ({"diversity": {"reference_seed": 1}}, ["diversity_accuracy", "subspace_diversity_points",
-                                            "plot_diversity_accuracy"]),
+                                            "plot_diversity_accuracy", *FINDINGS_RULES]),
     ({"similarity": {"cosine_parameters": "kernels"}}, ["weight_cosine", "plot_trajectory_similarity",
-                                                        "plot_seed_similarity"]),
+                                                        "plot_seed_similarity", *FINDINGS_RULES]),
     ({"figures": {"gallery_size": 4}}, ["plot_hard_examples"]),
-    ({"subspace": {"random": {"plane_scale": 3.0}}}, {"subspace_samples": 2, **{r: 1 for r in SUBSPACE_DOWNSTREAM}}),
-    ({"subspace": {"methods": METHODS + ["diagonal"]}}, {"subspace_samples": 2, "shift_predictions": 2,
-                                                         **{r: 1 for r in SUBSPACE_DOWNSTREAM + SHIFT_DOWNSTREAM}}),
+    ({"subspace": {"random": {"plane_scale": 3.0}}}, {"evaluate_solution": 2,
+                                                      **rule_counts(SUBSPACE_DOWNSTREAM + SHIFT_DOWNSTREAM)}),
+    ({"subspace": {"methods": METHODS + ["diagonal"]}}, {"evaluate_solution": 2,
+                                                         **rule_counts(SUBSPACE_DOWNSTREAM + SHIFT_DOWNSTREAM)}),
     ({"landscape": {"plane": {"resolution": 3}}}, {"landscape_plane": len(PLANES), "plot_plane": len(PLANES)}),
     ({"landscape": {"interpolation": {"points": 3}}}, ["landscape_interpolation", "interpolation_barriers",
-                                                       "plot_interpolation"]),
-    ({"shift": {"severities": [2]}}, {"shift_data": CORRUPTIONS, "shift_predictions": 2 * len(MEMBERS),
-                                      **{r: 1 for r in SHIFT_DOWNSTREAM}}),
-    ({"shift": {"samples": 1}}, {"shift_predictions": 2, **{r: 1 for r in SHIFT_DOWNSTREAM}}),
-    ({"cka": {"batch_size": 40}}, {"representations": 2, **{r: 1 for r in CKA_RULES}}),
+                                                       "plot_interpolation", *FINDINGS_RULES]),
+    ({"shift": {"severities": [2]}}, {"shift_data": CORRUPTIONS, "evaluate_solution": 2,
+                                      **rule_counts(SUBSPACE_DOWNSTREAM + SHIFT_DOWNSTREAM)}),
+    ({"shift": {"samples": 1}}, {"evaluate_solution": 2, **rule_counts(SUBSPACE_DOWNSTREAM + SHIFT_DOWNSTREAM)}),
+    ({"cka": {"batch_size": 40}}, {"evaluate_checkpoints": 2, **rule_counts(PREDICTIONS_DOWNSTREAM)}),
 ], ids=["ensemble-subsets", "ece-bins", "tsne", "diversity-reference", "cosine-parameters", "gallery",
         "one-method-scale", "added-method", "plane-resolution", "interpolation-points", "shift-severities",
         "shift-samples", "cka-batch"])
@@ -287,10 +311,7 @@ def test_analysis_setting_reruns_only_that_analysis(run, override, rules):
     workdir, _ = run
     expected = rules if isinstance(rules, dict) else {r: 1 for r in rules}
     jobs, out = planned_jobs(workdir, write_config(workdir, override, name="override.yaml"), with_output=True)
-    assert jobs == {**expected, "all": 1}
-    if "subspace" in override:  # exactly the changed or added method's sampling jobs
-        changed = "diagonal" if "methods" in override["subspace"] else "random"
-        assert out.count(f"method={changed}") == 2 and "method=averaging" not in out
+    assert jobs == {**expected, **CONFIG_CHANGED, "all": 1}
 
 
 def test_function_space_and_ensemble_tables(run):
@@ -310,11 +331,13 @@ def test_function_space_and_ensemble_tables(run):
     ind = ens[ens.kind == "independent"]
     assert sorted(ind["size"]) == [1, 1, 2]
     # the ensemble of both seeds equals the mean of their final softmax, recomputed here
-    _, labels, p0 = io.read_predictions(workdir / f"{BASE}/seed0/predictions.parquet")
-    _, _, p1 = io.read_predictions(workdir / f"{BASE}/seed1/predictions.parquet")
+    _, labels, p0, l0 = io.read_predictions(workdir / f"{BASE}/seed0/predictions.parquet")
+    _, _, p1, l1 = io.read_predictions(workdir / f"{BASE}/seed1/predictions.parquet")
     both = ind[ind["size"] == 2].iloc[0]
     assert both.accuracy == pytest.approx(metrics.accuracy((p0[-1] + p1[-1]) / 2, labels))
     assert both.nll == pytest.approx(metrics.nll((p0[-1] + p1[-1]) / 2, labels), rel=1e-6)
+    # ... and its NLL is the log-mean-exp of the members' exact log-probabilities
+    assert both.nll == pytest.approx(-np.mean(np.logaddexp(l0[-1], l1[-1]) - np.log(2)), rel=1e-12)
     by_epoch = t("ensemble_by_epoch")
     assert len(by_epoch) == 2 * len(EPOCHS)
     points = t("diversity_points")
@@ -324,7 +347,7 @@ def test_function_space_and_ensemble_tables(run):
 
 
 @pytest.mark.parametrize("victim, failing", [
-    (f"{BASE}/seed0/checkpoints/epoch001.weights.h5", ["predict", "weight_cosine"]),
+    (f"{BASE}/seed0/checkpoints/epoch001.weights.h5", ["evaluate_checkpoints", "weight_cosine"]),
     (f"{BASE}/seed1/predictions.parquet", ["prediction_disagreement"]),
     ("results/digits/data.npz", ["train"]),
 ], ids=["checkpoint", "predictions", "dataset"])

@@ -5,11 +5,11 @@ sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 import _job  # noqa: E402
 from deepens.data import load_dataset  # noqa: E402
 from deepens.io import write_table  # noqa: E402
-from deepens.landscape_eval import WeightEvaluator, interpolation_table, plane_table  # noqa: E402
+from deepens.landscape_eval import ORIGIN, WeightEvaluator, interpolation_table, plane_table  # noqa: E402
 
 prov = _job.start(snakemake)  # noqa: F821
 p, checkpoints = snakemake.params, list(snakemake.input.checkpoints)  # noqa: F821
-evaluator = WeightEvaluator(snakemake.wildcards.model, load_dataset(snakemake.input.dataset), checkpoints[0],  # noqa: F821
+evaluator = WeightEvaluator(load_dataset(snakemake.input.dataset), checkpoints[0],  # noqa: F821
                             batch_size=p.batch_size, intra_op_threads=p.intra_op_threads,
                             inter_op_threads=p.inter_op_threads, train_examples=p.train_examples,
                             bn_examples=p.bn_examples)
@@ -17,5 +17,8 @@ if snakemake.rule == "landscape_interpolation":  # noqa: F821
     paths = {tuple(k): c for k, c in zip(p.endpoints, checkpoints)}
     table = interpolation_table(evaluator, paths, [tuple(x) for x in p.pairs], p.points)
 else:
-    table = plane_table(evaluator, [tuple(x) for x in p.points], checkpoints, p.resolution, p.margin)
+    points = [None if x is None else tuple(x) for x in p.points]
+    files = iter(checkpoints)
+    table = plane_table(evaluator, points, [ORIGIN if x is None else next(files) for x in points],
+                        p.resolution, p.margin)
 write_table(table, snakemake.output.table, prov.record())  # noqa: F821

@@ -100,6 +100,11 @@ def cka(i, p, w):
     return plots_landscape.cka(frame(i.seeds), frame(i.trajectory), w.model, w.dataset, p.colormap)
 
 
+def findings(i, p, w):
+    from deepens import plots_findings
+    return plots_findings.findings(frame(i.findings), w.model, w.dataset)
+
+
 _job.start(snakemake, inputs=[])  # noqa: F821
 figure = globals()[snakemake.rule.removeprefix("plot_")](snakemake.input, snakemake.params, snakemake.wildcards)  # noqa: F821
 plots.save_figure(figure, snakemake.output, snakemake.params.dpi)  # noqa: F821

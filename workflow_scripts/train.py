@@ -1,3 +1,4 @@
+"""Rule train: one run's checkpoints (epoch 0..E) and training history (deepens.training)."""
 import sys
 
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
@@ -9,4 +10,4 @@ prov = _job.start(snakemake)  # noqa: F821
 w, p = snakemake.wildcards, snakemake.params  # noqa: F821
 train_run(model_name=w.model, dataset=load_dataset(snakemake.input.dataset), seed=int(w.seed),  # noqa: F821
           checkpoint_paths=snakemake.output.checkpoints, history_path=snakemake.output.history,  # noqa: F821
-          provenance=prov, resume_dir=p.resume_dir, **{k: v for k, v in p.train.items() if k != "validation_size"})
+          provenance=prov, resume_dir=p.resume_dir, **p.train)

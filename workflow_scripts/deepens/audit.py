@@ -42,7 +42,7 @@ from .provenance import sha256_file, workflow_root
 
 PROVENANCE_ATTR = PROVENANCE_KEY.decode()
 KINDS = ("dataset", "checkpoint", "history", "predictions", "samples", "shift_set", "shift_predictions",
-         "representations", "table", "figure", "other")
+         "representations", "table", "figure", "config", "other")
 FIGURE_SUFFIXES = {".png", ".pdf", ".svg"}
 # Columns that hold wall-clock measurements by design: never the same twice, so not compared
 # (every other column of the file still is). Keyed by artifact kind.
@@ -77,6 +77,8 @@ def artifact_kind(path) -> str:
             return "shift_predictions"  # one member of a run on every shift set
     if name == "representations.h5":
         return "representations"  # a run's CKA features
+    if name == "resolved_config.yaml":
+        return "config"  # the run's resolved config (records no provenance: it is the config)
     if p.suffix == ".npz":
         return "dataset"
     if p.suffix == ".parquet":

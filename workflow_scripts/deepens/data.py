@@ -42,6 +42,12 @@ class Dataset:
         return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
 
 
+def evenly_spaced(n_total: int, k: int) -> np.ndarray:
+    """min(k, n_total) distinct indices spread evenly over 0..n_total-1 (deterministic)."""
+    k = min(int(k), n_total)
+    return np.unique(np.linspace(0, n_total - 1, k).round().astype(np.int64))
+
+
 def prepare_digits(test_size: int, validation_size: int) -> Dataset:
     """scikit-learn's bundled digits (1,797 8x8 images), stratified into train/val/test."""
     from sklearn.datasets import load_digits

@@ -1,10 +1,11 @@
-"""Ensemble tables (METHODS.md, Ensembles): independent and snapshot ensembles by size, and
+"""Ensemble tables (docs/methods.md, Ensembles): independent and snapshot ensembles by size, and
 the ensemble of all seeds against single models at every epoch.
 
-An ensemble predicts the mean of its members' softmax probabilities. Runs are streamed one
-Parquet file at a time: only the final-epoch probabilities of every run (S x N x C) and the
-run being read stay in memory. Ensembles of many subsets are formed as one indicator-matrix
-product per block of subsets (BLAS), and all scores of a block come from array reductions.
+An ensemble predicts the mean of its members' softmax probabilities; its log-probability of the
+label is the log-mean-exp of theirs (so its NLL has no floor). Runs are streamed one Parquet file
+at a time: only the final-epoch probabilities of every run (S x N x C) and the run being read
+stay in memory. Ensembles of many subsets are formed as one indicator-matrix product per block
+of subsets (BLAS), and all scores of a block come from array reductions.
 """
 import itertools
 import math
@@ -12,8 +13,7 @@ import math
 import numpy as np
 import pyarrow as pa
 
-from .io import iter_runs
-from .metrics import EPS
+from .io import iter_runs, label_log_prob
 
 SCORES = ("accuracy", "nll", "brier", "ece")
 
@@ -43,11 +43,33 @@ def subsets(n: int, k: int, max_subsets: int, seed: int) -> np.ndarray:
             return np.unique(drawn[:max_subsets], axis=0)  # np.unique sorts rows lexicographically
 
 
-def batched_scores(probs, labels, bins=15) -> dict:
-    """metrics.accuracy/nll/brier/ece of every row of (B x N x C) probs, as (B,) arrays."""
+def subset_log_probs(log_probs, rows) -> np.ndarray:
+    """(B x N) log-probabilities of the label of the ensembles of members `rows` (B x k indices)
+    of (S x N) member log-probabilities: log-mean-exp over each row's members."""
+    picked = np.asarray(log_probs, np.float64)[np.asarray(rows)]  # B x k x N
+    top = picked.max(axis=1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return (top + np.log(np.exp(picked - top).mean(axis=1, keepdims=True)))[:, 0]
+
+
+def cumulative_log_probs(log_probs) -> np.ndarray:
+    """(K x N): row k-1 is the log-probability of the ensemble of the first k of (K x N) members."""
+    a = np.asarray(log_probs, np.float64)
+    k = np.arange(1, len(a) + 1, dtype=np.float64)[:, None]
+    return np.logaddexp.accumulate(a, axis=0) - np.log(k)
+
+
+def batched_scores(probs, labels, bins=15, log_prob_label=None) -> dict:
+    """metrics.accuracy/nll/brier/ece of every row of (B x N x C) probs, as (B,) arrays.
+
+    log_prob_label: (B x N) log p_y of every row, e.g. from subset_log_probs; None derives it
+    from probs (exact unless p_y underflowed)."""
     probs = np.asarray(probs)
     labels = np.asarray(labels)
     b, n, _ = probs.shape
+    if log_prob_label is None:
+        log_prob_label = np.stack([label_log_prob(p, labels) for p in probs])
     pred = probs.argmax(axis=-1)
     correct = (pred == labels).astype(np.float64)
     py = probs[:, np.arange(n), labels].astype(np.float64)
@@ -59,7 +81,7 @@ def batched_scores(probs, labels, bins=15) -> dict:
     gap = np.abs(np.bincount(which.ravel(), correct.ravel(), b * bins)
                  - np.bincount(which.ravel(), conf.ravel(), b * bins)).reshape(b, bins)
     return {"accuracy": correct.mean(axis=1),
-            "nll": -np.log(np.clip(py, EPS, 1.0)).mean(axis=1),
+            "nll": -np.asarray(log_prob_label, np.float64).mean(axis=1),
             "brier": (sq - 2 * py + 1).mean(axis=1),
             "ece": gap.sum(axis=1) / n}
 
@@ -83,19 +105,21 @@ def _table(parts) -> pa.Table:
     return pa.table({name: pa.array(v, schema[name]) for name, v in cols.items()})
 
 
-def _snapshot_rows(seed, epochs, labels, probs, max_size, bins) -> dict:
+def _snapshot_rows(seed, run, max_size, bins) -> dict:
     """Ensembles of one run's last k checkpoints, k = 1..min(max_size, E), epoch 0 never used."""
+    epochs = run.epochs
     size = min(max_size, len(epochs) - 1)
     k = np.arange(1, size + 1)
-    last = probs[::-1][:size]  # newest first, so cumulative sums are the last-k ensembles
+    last = run.probs[::-1][:size]  # newest first, so cumulative sums are the last-k ensembles
     ens = np.cumsum(last, axis=0, dtype=np.float64) / k[:, None, None]
     diversity = mean_entropy(ens) - np.cumsum(mean_entropy(last)) / k
     diversity[k == 1] = 0.0  # a single member has no diversity (exactly, not up to rounding)
     members = [",".join(map(str, epochs[len(epochs) - j:])) for j in k]
-    return _rows("snapshot", k, seed, members, batched_scores(ens, labels, bins), diversity)
+    logp = cumulative_log_probs(run.log_prob_label[::-1][:size])
+    return _rows("snapshot", k, seed, members, batched_scores(ens, run.labels, bins, logp), diversity)
 
 
-def _independent_rows(final, seeds, labels, max_subsets, subset_seed, bins, block):
+def _independent_rows(final, final_logp, seeds, labels, max_subsets, subset_seed, bins, block):
     """Every (sampled) k-subset of the S final-epoch solutions, for k = 1..S."""
     s, n, c = final.shape
     flat = final.reshape(s, n * c)
@@ -110,7 +134,8 @@ def _independent_rows(final, seeds, labels, max_subsets, subset_seed, bins, bloc
             ens = (indicator @ flat / k).reshape(-1, n, c)
             diversity = np.zeros(len(rows)) if k == 1 else mean_entropy(ens) - indicator @ member_entropy / k
             members = [",".join(r) for r in seed_names[rows]]
-            yield _rows("independent", k, -1, members, batched_scores(ens, labels, bins), diversity)
+            logp = subset_log_probs(final_logp, rows)
+            yield _rows("independent", k, -1, members, batched_scores(ens, labels, bins, logp), diversity)
 
 
 def ensemble_metrics_table(prediction_paths, seeds, max_subsets=100, subset_seed=0, snapshot_max_size=10,
@@ -119,12 +144,15 @@ def ensemble_metrics_table(prediction_paths, seeds, max_subsets=100, subset_seed
     run) ensembles: accuracy, nll, brier, ece and Jensen-Shannon diversity, one row per ensemble."""
     if len(prediction_paths) != len(seeds) or len(seeds) == 0:
         raise ValueError(f"need one prediction file per seed, got {len(prediction_paths)} files for {len(seeds)} seeds")
-    final, snapshot = [], []
-    for seed, (epochs, labels, probs) in zip(seeds, iter_runs(prediction_paths)):
-        final.append(probs[-1].astype(np.float64))
-        snapshot.append(_snapshot_rows(int(seed), epochs, labels, probs, snapshot_max_size, bins))
-        del probs  # only the final epoch (copied above) outlives this run
-    independent = list(_independent_rows(np.stack(final), seeds, labels, max_subsets, subset_seed, bins, block))
+    final, final_logp, snapshot = [], [], []
+    for seed, run in zip(seeds, iter_runs(prediction_paths)):
+        final.append(run.probs[-1].astype(np.float64))
+        final_logp.append(run.log_prob_label[-1])
+        snapshot.append(_snapshot_rows(int(seed), run, snapshot_max_size, bins))
+        labels = run.labels
+        del run  # only the final epoch (copied above) outlives this run
+    independent = list(_independent_rows(np.stack(final), np.stack(final_logp), seeds, labels, max_subsets,
+                                         subset_seed, bins, block))
     return _table(independent + snapshot)
 
 
@@ -132,14 +160,16 @@ def ensemble_by_epoch_table(prediction_paths, seeds, bins=15) -> pa.Table:
     """At every epoch, the ensemble of all seeds against the mean (and std) of single models."""
     if len(prediction_paths) != len(seeds) or len(seeds) == 0:
         raise ValueError(f"need one prediction file per seed, got {len(prediction_paths)} files for {len(seeds)} seeds")
-    total, single = None, []
-    for epochs, labels, probs in iter_runs(prediction_paths):
+    total, total_logp, single = None, None, []
+    for run in iter_runs(prediction_paths):
+        epochs, labels = run.epochs, run.labels
         if total is None:
-            total = np.zeros(probs.shape)
-        total += probs
-        single.append(batched_scores(probs, labels, bins))
+            total, total_logp = np.zeros(run.probs.shape), np.full(run.log_prob_label.shape, -np.inf)
+        total += run.probs
+        total_logp = np.logaddexp(total_logp, run.log_prob_label)
+        single.append(batched_scores(run.probs, labels, bins, run.log_prob_label))
     total /= len(seeds)
-    ens = batched_scores(total, labels, bins)
+    ens = batched_scores(total, labels, bins, total_logp - np.log(len(seeds)))
     m = len(epochs)
     single_mean = {s: np.mean([r[s] for r in single], axis=0) for s in SCORES}
     ens_part = {"epoch": epochs, "kind": ["ensemble"] * m, **ens, "accuracy_std": np.zeros(m)}

@@ -19,7 +19,7 @@ def _runs(prediction_paths, seeds):
         raise ValueError(f"expected one predictions file per seed ({len(seeds)}), got {len(prediction_paths)}")
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be non-empty and distinct, got {seeds}")
-    for i, (seed, (epochs, labels, probs)) in enumerate(zip(seeds, iter_runs(prediction_paths))):
+    for i, (seed, (epochs, labels, probs, _)) in enumerate(zip(seeds, iter_runs(prediction_paths))):
         if i == 0 and (labels.min() < 0 or labels.max() >= probs.shape[-1]):
             raise ArtifactError(f"predictions {prediction_paths[0]}: labels outside 0..{probs.shape[-1] - 1}")
         yield seed, epochs, labels, probs

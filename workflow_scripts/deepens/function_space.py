@@ -37,20 +37,23 @@ def embed(vectors, perplexity, seed, max_iter, log=print) -> tuple[np.ndarray, f
     return tsne.fit_transform(np.asarray(vectors, np.float64)), p_eff
 
 
-def tsne_table(prediction_paths, seeds, test_points=500, perplexity=10.0, seed=0, max_iter=1000,
+def tsne_table(prediction_paths, seeds, test_points=500, perplexity=10.0, seed=0, max_iter=1000, split="test",
                log=print) -> pa.Table:
-    """One row per (run, checkpoint): its 2-D t-SNE position (columns seed, epoch, x, y, ...)."""
+    """One row per (run, checkpoint): its 2-D t-SNE position (columns seed, epoch, x, y, ...), from
+    its predictions on a seeded subset of test_points of the split's examples (test, or val as
+    the authors' notebook)."""
     if len(prediction_paths) != len(seeds):
         raise ValueError(f"expected one predictions file per seed ({len(seeds)}), got {len(prediction_paths)}")
     vectors, seed_col, epoch_col, subset = [], [], [], None
-    for s, (epochs, labels, probs) in zip(seeds, iter_runs(prediction_paths)):
+    for s, run in zip(seeds, iter_runs(prediction_paths, split)):
+        epochs, classes = run.epochs, run.probs.shape[-1]
         if subset is None:
-            subset = test_subset(len(labels), test_points, seed)
-        vectors.append(probs[:, subset, :].reshape(len(epochs), -1))
+            subset = test_subset(len(run.labels), test_points, seed)
+        vectors.append(run.probs[:, subset, :].reshape(len(epochs), -1))
         seed_col.append(np.full(len(epochs), s, np.int64))
         epoch_col.append(np.asarray(epochs, np.int32))
     vectors = np.concatenate(vectors)
-    log(f"{len(vectors)} checkpoints x {len(subset)} test points x {probs.shape[-1]} classes")
+    log(f"{len(vectors)} checkpoints x {len(subset)} {split} points x {classes} classes")
     xy, p_eff = embed(vectors, perplexity, seed, max_iter, log)
     k = len(vectors)
     return pa.table({"seed": pa.array(np.concatenate(seed_col)),
@@ -106,15 +109,15 @@ def diversity_points_table(prediction_paths, seeds, reference_seed) -> pa.Table:
     # Reference first, so every other run is reduced to its final predictions as it is read.
     order = [ref_index] + [i for i in range(len(seeds)) if i != ref_index]
     runs = iter_runs([prediction_paths[i] for i in order])
-    epochs, labels, probs = next(runs)
+    epochs, labels, probs, _ = next(runs)
     reference = probs[-1]
     along = (epochs != 0) & (epochs != epochs[-1])
     trajectory = diversity_points(reference, labels, probs[along], "trajectory", reference_seed,
                                   epochs[along], reference_seed)
     finals, final_epochs = [], []
-    for e, _, p in runs:
-        finals.append(p[-1])
-        final_epochs.append(e[-1])
+    for run in runs:
+        finals.append(run.probs[-1])
+        final_epochs.append(run.epochs[-1])
     independent = diversity_points(reference, labels, np.reshape(finals, (len(finals),) + reference.shape),
                                    "independent", [seeds[i] for i in order[1:]], final_epochs, reference_seed)
     return pa.concat_tables([independent, trajectory])

@@ -8,6 +8,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import h5py
 import numpy as np
@@ -16,6 +17,8 @@ import pyarrow.parquet as pq
 
 PROVENANCE_KEY = b"deepens.provenance"
 MANIFEST_ATTR = "deepens.variables"
+MODEL_ATTR = "deepens.model"  # the model spec (deepens.models.model_spec) a checkpoint belongs to
+LOG_PROB = "log_prob_label"  # column: natural log-probability of the label, from the log-softmax
 
 
 _UMASK = os.umask(0)
@@ -76,6 +79,18 @@ def read_provenance(path) -> dict:
 # A checkpoint is a Keras 3 `.weights.h5`. Keras stores each layer's variables by index
 # (layers/<layer>/vars/<i>); the training job adds a manifest attribute that names them
 # (path such as "conv2d/kernel", whether trainable), so readers need no TensorFlow.
+
+def read_model_spec(path) -> dict:
+    """The model spec a checkpoint was saved with (name, input shape, classes, input scaling, ...)."""
+    try:
+        with h5py.File(path, "r") as f:
+            return json.loads(f.attrs[MODEL_ATTR])
+    except KeyError as err:
+        raise ArtifactError(f"checkpoint {path} has no '{MODEL_ATTR}' attribute (made by an older version? "
+                            f"retrain it)") from err
+    except OSError as err:
+        raise ArtifactError(f"cannot read checkpoint {path}: {err}") from err
+
 
 def read_manifest(path) -> list[dict]:
     try:
@@ -167,16 +182,36 @@ class CheckpointSet:
 
 
 # --- predictions -----------------------------------------------------------------------
-# One table per run: keys (split, epoch, example), label, prob_0..prob_{C-1} (float32).
+# One table per run: keys (split, epoch, example), label, log_prob_label (float64: the exact
+# log-probability of the label, so no NLL is floored), prob_0..prob_{C-1} (float32).
 
-def predictions_table(split, epoch, labels, probs) -> pa.Table:
+def label_log_prob(probs, labels) -> np.ndarray:
+    """log p_y from probabilities alone: exact only where p_y is representable (tests, fixtures)."""
+    py = np.take_along_axis(np.asarray(probs, np.float64), np.asarray(labels)[:, None], axis=-1)[:, 0]
+    with np.errstate(divide="ignore"):
+        return np.log(py)
+
+
+def predictions_table(split, epoch, labels, probs, log_prob_label=None) -> pa.Table:
+    """log_prob_label: log p_y per example from the network's log-softmax; None derives it from
+    probs (exact unless p_y underflowed; writers of real predictions pass it)."""
     n, c = probs.shape
+    labels = np.asarray(labels, np.int32)
+    logp = label_log_prob(probs, labels) if log_prob_label is None else np.asarray(log_prob_label, np.float64)
+    if logp.shape != (n,):
+        raise ValueError(f"log_prob_label must hold one value per example ({n}), got shape {logp.shape}")
     cols = {"split": pa.array([split] * n, pa.string()).dictionary_encode(),
             "epoch": pa.array(np.full(n, epoch, np.int32)),
             "example": pa.array(np.arange(n, dtype=np.int32)),
-            "label": pa.array(np.asarray(labels, np.int32))}
+            "label": pa.array(labels), LOG_PROB: pa.array(logp)}
     cols.update({f"prob_{k}": pa.array(np.asarray(probs[:, k], np.float32)) for k in range(c)})
     return pa.table(cols)
+
+
+def log_probs_of(table: pa.Table, path="predictions") -> np.ndarray:
+    if LOG_PROB not in table.column_names:
+        raise ArtifactError(f"{path} has no '{LOG_PROB}' column (made by an older version? rerun it)")
+    return table[LOG_PROB].to_numpy()
 
 
 def probabilities(table: pa.Table) -> np.ndarray:
@@ -187,8 +222,17 @@ def probabilities(table: pa.Table) -> np.ndarray:
     return np.stack([table[c].to_numpy() for c in names], axis=1)
 
 
-def read_predictions(path, split="test"):
-    """(epochs, labels, probs) of one run: probs is (epochs x examples x classes) float32."""
+class RunPredictions(NamedTuple):
+    """One run's predictions on one split: probs (epochs x examples x classes) float32,
+    log_prob_label (epochs x examples) float64."""
+    epochs: np.ndarray
+    labels: np.ndarray
+    probs: np.ndarray
+    log_prob_label: np.ndarray
+
+
+def read_predictions(path, split="test") -> RunPredictions:
+    """One run's predictions on `split`, sorted by epoch and example."""
     t = read_table(path, filters=[("split", "=", split)])
     if t.num_rows == 0:
         raise ArtifactError(f"predictions {path} hold no rows for split {split!r}")
@@ -201,22 +245,24 @@ def read_predictions(path, split="test"):
         raise ArtifactError(f"predictions {path}: split {split!r} is not a full epoch x example grid")
     probs = probabilities(t)
     labels = t["label"].to_numpy()[:n]
-    return epochs, labels, probs.reshape(len(epochs), n, -1)
+    return RunPredictions(epochs, labels, probs.reshape(len(epochs), n, -1),
+                          log_probs_of(t, f"predictions {path}").reshape(len(epochs), n))
 
 
 def iter_runs(prediction_paths, split="test"):
-    """Yield (epochs, labels, probs) per run, one at a time (only one run is held in memory),
-    checking that every run covers the same epochs, examples and classes as the first."""
+    """Yield RunPredictions per run, one at a time (only one run is held in memory), checking
+    that every run covers the same epochs, examples and classes as the first."""
     ref = first = None
     for path in prediction_paths:
-        epochs, labels, probs = read_predictions(path, split)
+        run = read_predictions(path, split)
         if ref is None:
-            ref, first = (epochs, labels, probs.shape[-1]), path
-        elif not (np.array_equal(epochs, ref[0]) and np.array_equal(labels, ref[1]) and probs.shape[-1] == ref[2]):
+            ref, first = (run.epochs, run.labels, run.probs.shape[-1]), path
+        elif not (np.array_equal(run.epochs, ref[0]) and np.array_equal(run.labels, ref[1])
+                  and run.probs.shape[-1] == ref[2]):
             raise ArtifactError(f"predictions {path} cover other epochs, examples or classes than {first} "
                                 f"(split {split!r})")
-        yield epochs, labels, probs
-        del probs  # release this run before the next one is read
+        yield run
+        del run  # release this run before the next one is read
 
 
 # --- subspace samples ------------------------------------------------------------------
@@ -225,12 +271,15 @@ def iter_runs(prediction_paths, split="test"):
 # purpose: "ensemble" (samples for the Section-5 ensembles) or "plane" (the wider samples
 # of the diversity-accuracy plane).
 
-def samples_table(method, purpose, split, sample_ids, scales, test_accuracies, labels, probs) -> pa.Table:
-    """probs: (samples x examples x classes) for one split and purpose."""
+def samples_table(method, purpose, split, sample_ids, scales, test_accuracies, labels, probs,
+                  log_prob_label=None) -> pa.Table:
+    """probs: (samples x examples x classes) for one split and purpose; log_prob_label (samples x
+    examples), None to derive it from probs (see predictions_table)."""
     s, n, _ = probs.shape
     parts = []
     for i in range(s):
-        t = predictions_table(split, 0, labels, probs[i]).drop(["epoch"])
+        t = predictions_table(split, 0, labels, probs[i], None if log_prob_label is None else log_prob_label[i])
+        t = t.drop(["epoch"])
         parts.append(t.add_column(0, "sample", pa.array(np.full(n, sample_ids[i], np.int32)))
                       .add_column(0, "test_accuracy", pa.array(np.full(n, test_accuracies[i], np.float64)))
                       .add_column(0, "scale", pa.array(np.full(n, scales[i], np.float64)))
@@ -244,7 +293,7 @@ def read_samples(path, split="test", purpose="ensemble") -> dict:
     t = read_table(path, filters=[("split", "=", split), ("purpose", "=", purpose)])
     if t.num_rows == 0:
         return {"sample": np.zeros(0, np.int32), "scale": np.zeros(0), "test_accuracy": np.zeros(0),
-                "labels": None, "probs": None, "method": None}
+                "labels": None, "probs": None, "log_prob_label": None, "method": None}
     t = t.sort_by([("sample", "ascending"), ("example", "ascending")])
     sample = t["sample"].to_numpy()
     ids, first = np.unique(sample, return_index=True)
@@ -253,4 +302,4 @@ def read_samples(path, split="test", purpose="ensemble") -> dict:
         raise ArtifactError(f"samples {path}: split {split!r}, purpose {purpose!r} is not a full sample x example grid")
     return {"sample": ids, "scale": t["scale"].to_numpy()[first], "test_accuracy": t["test_accuracy"].to_numpy()[first],
             "labels": t["label"].to_numpy()[:n], "probs": probabilities(t).reshape(len(ids), n, -1),
-            "method": t["method"][0].as_py()}
+            "log_prob_label": log_probs_of(t, f"samples {path}").reshape(len(ids), n), "method": t["method"][0].as_py()}

@@ -6,7 +6,8 @@
   straight line between its endpoints, max_t [f(t) - ((1 - t) f(0) + t f(1))] (Frankle et al.
   2020's definition; >= 0 whenever the endpoints are on the grid). Also reported: the rise above
   the worse endpoint, max_t f(t) - max(f(0), f(1)), the quantity a "low-loss path" must keep small.
-- A plane through three points p0, p1, p2 (flattened trainable parameters): origin p0, basis
+- A plane through three points p0, p1, p2 (flattened trainable parameters; p0 may be the origin
+  of weight space, the zero vector, for the paper's radial cut): origin p0, basis
   u = (p1 - p0) / |p1 - p0| and v = the part of p2 - p0 orthogonal to u, normalised
   (Gram-Schmidt, in float64). The points' coordinates are p0 = (0, 0), p1 = (|p1 - p0|, 0),
   p2 = (<p2 - p0, u>, <p2 - p0, v>). The grid covers the points' bounding box widened by
@@ -114,17 +115,21 @@ def barriers_table(curves) -> pa.Table:
     return pa.Table.from_pylist(rows)
 
 
-def parse_point(spec: str, final_epoch: int) -> tuple[int, int]:
-    """'seed:epoch' or 'seed:final' -> (seed, epoch)."""
+def parse_point(spec: str, final_epoch: int):
+    """'seed:epoch' or 'seed:final' -> (seed, epoch); 'origin' -> None (the zero vector)."""
+    if spec == "origin":
+        return None
     seed, _, epoch = str(spec).partition(":")
     return int(seed), final_epoch if epoch == "final" else int(epoch)
 
 
 def default_planes(seeds) -> dict:
-    """One init-and-two-solutions plane (two seeds or more) and one three-solutions plane (three or more)."""
+    """With two seeds or more: one init-and-two-solutions plane and the radial cut (the origin of
+    weight space and two solutions); with three or more also one three-solutions plane."""
     planes = {}
     if len(seeds) >= 2:
         planes["init_two_solutions"] = [f"{seeds[0]}:0", f"{seeds[0]}:final", f"{seeds[1]}:final"]
+        planes["radial"] = ["origin", f"{seeds[0]}:final", f"{seeds[1]}:final"]
     if len(seeds) >= 3:
         planes["three_solutions"] = [f"{s}:final" for s in seeds[:3]]
     return planes

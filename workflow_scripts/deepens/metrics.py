@@ -1,4 +1,8 @@
-"""Pure numpy metrics (METHODS.md): per-checkpoint scores and all-pairs similarity matrices.
+"""Pure numpy metrics (docs/methods.md): per-checkpoint scores and all-pairs similarity matrices.
+
+NLL is computed from log-probabilities of the label (the prediction tables store the network's
+log-softmax value, ensembles combine them by log-mean-exp), never from clipped probabilities,
+so an overconfident mistake counts in full.
 
 The pairwise matrices are Gram products computed block by block (BLAS), never Python
 loops over pairs, so K checkpoints cost one K x K product per block of parameters or
@@ -7,16 +11,29 @@ test points, and memory stays bounded by the block size.
 import numpy as np
 import pyarrow as pa
 
-EPS = 1e-12
-
 
 def accuracy(probs, labels) -> float:
     return float(np.mean(np.argmax(probs, axis=-1) == labels))
 
 
-def nll(probs, labels) -> float:
-    p = np.take_along_axis(probs, np.asarray(labels)[:, None], axis=-1)[:, 0]
-    return float(-np.mean(np.log(np.clip(p.astype(np.float64), EPS, 1.0))))
+def log_mean_exp(log_values, axis=0) -> np.ndarray:
+    """log(mean(exp(a))) along `axis`, in float64 and shifted by the maximum (no underflow);
+    the log-probability of an ensemble from its members' log-probabilities."""
+    a = np.asarray(log_values, np.float64)
+    top = np.max(a, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        out = top + np.log(np.mean(np.exp(a - top), axis=axis, keepdims=True))
+    return np.squeeze(out, axis=axis)
+
+
+def nll(probs, labels, log_prob_label=None) -> float:
+    """Mean -log p_y: from log_prob_label when given (exact), else from probs (a zero p_y is inf)."""
+    if log_prob_label is None:
+        p = np.take_along_axis(np.asarray(probs, np.float64), np.asarray(labels)[:, None], axis=-1)[:, 0]
+        with np.errstate(divide="ignore"):
+            log_prob_label = np.log(p)
+    return float(-np.mean(np.asarray(log_prob_label, np.float64)))
 
 
 def brier(probs, labels) -> float:
@@ -36,9 +53,9 @@ def ece(probs, labels, bins=15) -> float:
     return float(gap.sum() / len(labels)) if count.sum() else 0.0
 
 
-def scores(probs, labels) -> dict:
-    return {"accuracy": accuracy(probs, labels), "nll": nll(probs, labels),
-            "brier": brier(probs, labels), "ece": ece(probs, labels)}
+def scores(probs, labels, log_prob_label=None, bins=15) -> dict:
+    return {"accuracy": accuracy(probs, labels), "nll": nll(probs, labels, log_prob_label),
+            "brier": brier(probs, labels), "ece": ece(probs, labels, bins)}
 
 
 def cosine_from_blocks(blocks, chunk_columns=4096) -> np.ndarray:

@@ -1,13 +1,21 @@
-"""The model registry (METHODS.md): SmallCNN, MediumCNN (OFFICIAL) and ResNet20v1.
+"""The model registry: SmallCNN, MediumCNN (the authors' network) and ResNet20v1.
 
 Every model outputs logits; softmax is applied in float32 where predictions are dumped.
 Initialisers and dropout layers get their own seeds, derived from the run seed by purpose
-and layer index, so a model is a pure function of (name, input shape, classes, seed).
+and layer index, so a model is a pure function of (spec, seed).
+
+A model *spec* (name, input shape, classes, dropout, bias initializer, input scaling) is stored
+in every checkpoint (io.MODEL_ATTR), so `load_model` rebuilds exactly the network a checkpoint
+belongs to and `model_inputs` feeds it what it was trained on: pixels / 255 ("unit") or the raw
+0-255 values ("raw", the authors' notebook).
 """
 import keras
 from keras import layers
 
 from .seeds import derive_seed
+
+INPUT_SCALINGS = ("unit", "raw")
+BIAS_INITIALIZERS = ("zeros", "glorot_uniform")
 
 
 class _Seeds:
@@ -21,36 +29,49 @@ class _Seeds:
         return derive_seed(self.run_seed, self.purpose, self.count)
 
 
-def _cnn(channels, input_shape, num_classes, seed, dropout):
-    """OFFICIAL's block: conv 3x3 'same' -> dropout -> maxpool 2x2 'same' -> ReLU (none after the last)."""
-    init, drop = _Seeds(seed, "init"), _Seeds(seed, "dropout")
+def _biases(seed, bias_initializer):
+    """A factory of bias initializers: zeros, or Glorot-uniform each from its own seed (purpose "bias")."""
+    if bias_initializer not in BIAS_INITIALIZERS:
+        raise ValueError(f"unknown bias initializer {bias_initializer!r}; expected one of {BIAS_INITIALIZERS}")
+    if bias_initializer == "zeros":
+        return lambda: "zeros"
+    seeds = _Seeds(seed, "bias")
+    return lambda: keras.initializers.GlorotUniform(seed=seeds())
+
+
+def _cnn(channels, input_shape, num_classes, seed, dropout, bias_initializer="zeros"):
+    """The authors' block: conv 3x3 'same' -> dropout -> maxpool 2x2 'same' -> ReLU (none after the last)."""
+    init, drop, bias = _Seeds(seed, "init"), _Seeds(seed, "dropout"), _biases(seed, bias_initializer)
     inputs = keras.Input(input_shape, name="image")
     x = inputs
     for i, ch in enumerate(channels, 1):
-        x = layers.Conv2D(ch, 3, padding="same", name=f"conv{i}",
+        x = layers.Conv2D(ch, 3, padding="same", name=f"conv{i}", bias_initializer=bias(),
                           kernel_initializer=keras.initializers.GlorotUniform(seed=init()))(x)
         x = layers.Dropout(dropout, seed=drop(), name=f"dropout{i}")(x)
         x = layers.MaxPooling2D(2, padding="same", name=f"pool{i}")(x)
         if i < len(channels):
             x = layers.ReLU(name=f"relu{i}")(x)
     x = layers.Flatten(name="flatten")(x)
-    outputs = layers.Dense(num_classes, name="logits", dtype="float32",
+    outputs = layers.Dense(num_classes, name="logits", dtype="float32", bias_initializer=bias(),
                            kernel_initializer=keras.initializers.GlorotUniform(seed=init()))(x)
     return keras.Model(inputs, outputs)
 
 
-def small_cnn(input_shape, num_classes, seed, dropout=0.1):
-    return _cnn((16, 32, 32), input_shape, num_classes, seed, dropout)
+def small_cnn(input_shape, num_classes, seed, dropout=0.1, bias_initializer="zeros"):
+    return _cnn((16, 32, 32), input_shape, num_classes, seed, dropout, bias_initializer)
 
 
-def medium_cnn(input_shape, num_classes, seed, dropout=0.1):
-    return _cnn((64, 128, 256, 256), input_shape, num_classes, seed, dropout)
+def medium_cnn(input_shape, num_classes, seed, dropout=0.1, bias_initializer="zeros"):
+    return _cnn((64, 128, 256, 256), input_shape, num_classes, seed, dropout, bias_initializer)
 
 
-def resnet20v1(input_shape, num_classes, seed, dropout=0.0):
-    """ResNet-20 v1 (He et al. 2016): 3 stages x 3 basic blocks, 16/32/64 filters, 1x1 projections."""
+def resnet20v1(input_shape, num_classes, seed, dropout=0.0, bias_initializer="zeros"):
+    """ResNet-20 v1 (He et al. 2016): 3 stages x 3 basic blocks, 16/32/64 filters, 1x1 projections.
+
+    Only the 1x1 projections and the dense layer have biases (the 3x3 convolutions feed batch norm).
+    """
     del dropout  # the standard ResNet has no dropout
-    init = _Seeds(seed, "init")
+    init, bias = _Seeds(seed, "init"), _biases(seed, bias_initializer)
 
     def conv_bn(x, filters, strides, name, relu=True):
         x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv",
@@ -67,11 +88,11 @@ def resnet20v1(input_shape, num_classes, seed, dropout=0.0):
             y = conv_bn(x, filters, strides, f"{name}a")
             y = conv_bn(y, filters, 1, f"{name}b", relu=False)
             if strides != 1 or x.shape[-1] != filters:
-                x = layers.Conv2D(filters, 1, strides=strides, name=f"{name}_proj",
+                x = layers.Conv2D(filters, 1, strides=strides, name=f"{name}_proj", bias_initializer=bias(),
                                   kernel_initializer=keras.initializers.HeNormal(seed=init()))(x)
             x = layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([x, y]))
     x = layers.GlobalAveragePooling2D(name="pool")(x)
-    outputs = layers.Dense(num_classes, name="logits", dtype="float32",
+    outputs = layers.Dense(num_classes, name="logits", dtype="float32", bias_initializer=bias(),
                            kernel_initializer=keras.initializers.HeNormal(seed=init()))(x)
     return keras.Model(inputs, outputs)
 
@@ -100,14 +121,63 @@ def configure_tensorflow(intra_op_threads: int, inter_op_threads: int):
 REGISTRY = {"small_cnn": small_cnn, "medium_cnn": medium_cnn, "resnet20v1": resnet20v1}
 
 
-def build_model(name, input_shape, num_classes, seed, dropout=0.1) -> keras.Model:
+def model_spec(name, input_shape, num_classes, dropout=0.1, bias_initializer="zeros", input_scaling="unit") -> dict:
+    """Everything that defines a network besides its weights (stored in every checkpoint)."""
+    if input_scaling not in INPUT_SCALINGS:
+        raise ValueError(f"unknown input scaling {input_scaling!r}; expected one of {INPUT_SCALINGS}")
+    return {"name": name, "input_shape": [int(d) for d in input_shape], "num_classes": int(num_classes),
+            "dropout": float(dropout), "bias_initializer": bias_initializer, "input_scaling": input_scaling}
+
+
+def build_model(name, input_shape, num_classes, seed, dropout=0.1, bias_initializer="zeros",
+                input_scaling="unit") -> keras.Model:
+    spec = model_spec(name, input_shape, num_classes, dropout, bias_initializer, input_scaling)
     try:
         factory = REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(REGISTRY)}") from None
-    model = factory(tuple(input_shape), num_classes, seed, dropout)
+    model = factory(tuple(input_shape), num_classes, seed, dropout, bias_initializer)
     model.name_in_registry = name
+    model.spec = spec
     return model
+
+
+def model_inputs(images, input_scaling, tf):
+    """uint8 images -> the float32 network input: / 255 ("unit") or the raw values ("raw")."""
+    x = tf.cast(images, tf.float32)
+    if input_scaling == "unit":
+        return x / 255.0
+    if input_scaling == "raw":
+        return x
+    raise ValueError(f"unknown input scaling {input_scaling!r}; expected one of {INPUT_SCALINGS}")
+
+
+def load_model(path) -> keras.Model:
+    """The network a checkpoint belongs to (from its stored spec), with the checkpoint's weights."""
+    from .io import ArtifactError, read_model_spec
+
+    spec = read_model_spec(path)
+    model = build_model(spec["name"], spec["input_shape"], spec["num_classes"], seed=0, dropout=spec["dropout"],
+                        bias_initializer=spec["bias_initializer"], input_scaling=spec["input_scaling"])
+    try:
+        model.load_weights(path, skip_mismatch=False)
+    except Exception as err:  # Keras raises many types for a truncated or foreign file
+        raise ArtifactError(f"cannot load checkpoint {path}: {err}") from err
+    return model
+
+
+def load_weights(model, path):
+    """Load a checkpoint of the same architecture into `model`; ArtifactError naming the file otherwise."""
+    from .io import ArtifactError, read_model_spec
+
+    spec = read_model_spec(path)
+    if {k: spec[k] for k in ("name", "input_shape", "num_classes", "input_scaling")} != \
+            {k: model.spec[k] for k in ("name", "input_shape", "num_classes", "input_scaling")}:
+        raise ArtifactError(f"checkpoint {path} belongs to another network ({spec}) than the model ({model.spec})")
+    try:
+        model.load_weights(path, skip_mismatch=False)
+    except Exception as err:  # Keras raises many types for a truncated or foreign file
+        raise ArtifactError(f"cannot load checkpoint {path}: {err}") from err
 
 
 def variable_manifest(model) -> list[dict]:

@@ -54,54 +54,80 @@ def plane(table: pd.DataFrame, name, model, dataset, cmap):
         mesh = ax.contourf(xs, ys, values, levels=20, cmap=cmap if metric == "accuracy" else f"{cmap}_r")
         ax.contour(xs, ys, values, levels=10, colors="k", linewidths=0.4, alpha=0.5)
         fig.colorbar(mesh, ax=ax, label=label)
+        radial = "point" in anchors and (anchors.point == "origin").any()
         for _, a in anchors.iterrows():
-            what = "init" if a.epoch == 0 else f"epoch {int(a.epoch)}"
-            ax.plot(a.x, a.y, marker="o" if a.epoch == 0 else "*", ms=12, mec="white", mfc="black")
-            ax.annotate(f"seed {int(a.seed)} {what}\n{metric} {a[metric]:.3f}", (a.x, a.y), xytext=(6, 6),
+            if radial and a.point == "origin":
+                what, marker = "origin of weight space", "X"
+            else:
+                what = f"seed {int(a.seed)} " + ("init" if a.epoch == 0 else f"epoch {int(a.epoch)}")
+                marker = "o" if a.epoch == 0 else "*"
+                if radial:  # the paper's radial cut: solutions at similar radius, apart in angle
+                    ax.add_patch(plt.Circle((0, 0), float(np.hypot(a.x, a.y)), fill=False, ls=":", lw=0.8,
+                                            color="white", alpha=0.8, clip_on=True))
+            ax.plot(a.x, a.y, marker=marker, ms=12, mec="white", mfc="black")
+            ax.annotate(f"{what}\n{metric} {a[metric]:.3f}", (a.x, a.y), xytext=(6, 6),
                         textcoords="offset points", fontsize=8, color="white",
                         bbox=dict(boxstyle="round,pad=0.2", fc="black", alpha=0.55, lw=0))
-        ax.set_xlabel("coordinate along u (parameter-space units)")
+        ax.set_xlabel("coordinate along u (parameter-space units)" + (": u points to the first solution"
+                                                                        if radial else ""))
         ax.set_ylabel("coordinate along v")
+        ax.set_xlim(xs[0], xs[-1])
+        ax.set_ylim(ys[0], ys[-1])
         ax.set_aspect("equal", adjustable="box")
-    fig.suptitle(f"Plane '{name}' through three checkpoints: {subject(model, dataset)}")
+    fig.suptitle(f"Plane '{name}' through three points: {subject(model, dataset)}")
     return fig
 
 
 SHIFT_PANELS = (("accuracy", "accuracy"), ("nll", "NLL"), ("brier", "Brier score"), ("ece", "ECE"))
 
 
-def shift(table: pd.DataFrame, model, dataset):
-    """Scores against corruption intensity: boxes over corruptions (and seeds, for per-run kinds)."""
-    severities = sorted(table.severity.unique())
+def _shift_groups(table):
+    """(label, colour, rows) per compared kind: singles, snapshots, each method alone, the full ensemble."""
     n_seeds = int(table[table.kind == "independent"]["size"].max())
     methods = [m for m in METHOD_ORDER if f"{m} alone" in set(table.kind)]
-    methods += sorted({k[:-6] for k in table.kind if k.endswith(" alone")} - set(methods))
+    methods += sorted({k[:-6] for k in table.kind if k.endswith(" alone")} - set(methods) - {"snapshot"})
     styles = method_styles(methods)
-    groups = [("single", "single solution", "0.55", lambda t: t[t.kind == "single"])]
-    groups += [(f"{m} alone", f"{styles[m]['label']} (one run)", styles[m]["color"],
-                lambda t, m=m: t[t.kind == f"{m} alone"]) for m in methods]
-    groups.append(("independent", f"ensemble of {n_seeds} seeds", "black",
-                   lambda t: t[(t.kind == "independent") & (t["size"] == n_seeds)]))
-    fig, axes = plt.subplots(2, 2, figsize=(13, 8.4), constrained_layout=True)
+    groups = [("single solution", "0.55", table[table.kind == "single"])]
+    if "snapshot alone" in set(table.kind):
+        snap = table[table.kind == "snapshot alone"]
+        groups.append((f"snapshot ensemble ({int(snap['size'].max())} checkpoints)", "tab:pink", snap))
+    groups += [(f"{styles[m]['label']} (one run)", styles[m]["color"], table[table.kind == f"{m} alone"])
+               for m in methods]
+    groups.append((f"ensemble of {n_seeds} seeds", "black",
+                   table[(table.kind == "independent") & (table["size"] == n_seeds)]))
+    return groups
+
+
+def shift(table: pd.DataFrame, model, dataset):
+    """Scores against corruption intensity. Left: boxes over corruptions (and seeds, for per-run
+    kinds). Right: the mean over corruptions (and seeds) at each intensity, as the paper shows it."""
+    severities = sorted(table.severity.unique())
+    groups = _shift_groups(table)
+    fig, axes = plt.subplots(len(SHIFT_PANELS), 2, figsize=(14, 3.1 * len(SHIFT_PANELS)), constrained_layout=True,
+                             gridspec_kw={"width_ratios": [1.6, 1]})
     width = 0.8 / len(groups)
-    for ax, (metric, label) in zip(axes.ravel(), SHIFT_PANELS):
-        for g, (_, glabel, color, pick) in enumerate(groups):
-            rows = pick(table)
+    for (box_ax, mean_ax), (metric, label) in zip(axes, SHIFT_PANELS):
+        for g, (glabel, color, rows) in enumerate(groups):
             data = [rows.loc[rows.severity == s, metric].to_numpy() for s in severities]
             pos = np.arange(len(severities)) + (g - (len(groups) - 1) / 2) * width
-            box = ax.boxplot(data, positions=pos, widths=width * 0.9, patch_artist=True, showfliers=False,
-                             medianprops=dict(color="white" if color == "black" else "black", lw=1.2))
+            box = box_ax.boxplot(data, positions=pos, widths=width * 0.9, patch_artist=True, showfliers=False,
+                                 medianprops=dict(color="white" if color == "black" else "black", lw=1.2))
             for patch in box["boxes"]:
                 patch.set(facecolor=color, alpha=0.8, lw=0.6)
-            ax.plot([], [], color=color, lw=6, alpha=0.8, label=glabel)
-        ax.set_xticks(np.arange(len(severities)), [str(s) for s in severities])
-        ax.set_xlabel("corruption intensity (0 = clean test set)")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3, axis="y")
+            box_ax.plot([], [], color=color, lw=6, alpha=0.8, label=glabel)
+            means = [rows.loc[rows.severity == s].groupby("corruption")[metric].mean().mean() for s in severities]
+            mean_ax.plot(severities, means, "o-", color=color, lw=1.6, ms=4, label=glabel)
+        box_ax.set_xticks(np.arange(len(severities)), [str(s) for s in severities])
+        for ax in (box_ax, mean_ax):
+            ax.set_xlabel("corruption intensity (0 = clean test set)")
+            ax.set_ylabel(label)
+            ax.grid(alpha=0.3, axis="y")
+        mean_ax.set_xticks(severities)
+        mean_ax.set_title(f"{label}: mean over corruptions", fontsize=9)
     axes[0, 0].legend(fontsize=8, loc="lower left")
     corr = sorted(set(table.corruption) - {"clean"})
-    fig.suptitle(f"Under dataset shift: {subject(model, dataset)}\nboxes over {len(corr)} corruptions "
-                 f"({', '.join(corr)}) x seeds for per-run kinds")
+    fig.suptitle(f"Under dataset shift: {subject(model, dataset)}\nleft: boxes over {len(corr)} corruptions "
+                 f"({', '.join(corr)}) x seeds for per-run kinds; right: their mean per intensity")
     return fig
 
 

@@ -20,8 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from . import cka  # noqa: E402
-from .io import ArtifactError  # noqa: E402
-from .landscape_eval import evenly_spaced  # noqa: E402
+from .data import evenly_spaced  # noqa: E402
 
 
 def representation_layers(model) -> list[str]:
@@ -38,44 +37,59 @@ def representation_layers(model) -> list[str]:
     return chosen
 
 
-def write_representation_features(path, *, model_name, dataset, checkpoint_paths, epochs, test_points, batch_size,
-                                  intra_op_threads, inter_op_threads, provenance: dict, log=print):
-    """Stream every (checkpoint, layer, batch)'s features into the cka feature file at `path`
-    (cka.FeatureWriter: renamed into place only when complete). Returns (layers, examples used)."""
+def feature_examples(n_test, test_points, batch_size) -> np.ndarray:
+    """The test images CKA compares: test_points evenly spaced, cut to whole minibatches."""
     if int(batch_size) < 4:
         raise ValueError(f"cka.batch_size must be >= 4 (unbiased HSIC), got {batch_size}")
-    idx = evenly_spaced(len(dataset.y_test), test_points)
+    idx = evenly_spaced(n_test, test_points)
     n_batches = len(idx) // int(batch_size)
     if n_batches < 1:
         raise ValueError(f"cka.test_points ({len(idx)} usable test images) must be at least cka.batch_size "
                          f"({batch_size})")
-    idx = idx[:n_batches * int(batch_size)]
-    x = dataset.x_test[idx]
+    return idx[:n_batches * int(batch_size)]
 
-    from .models import build_model, configure_tensorflow
 
-    import keras
+class Features:
+    """The CKA feature file of one run, filled checkpoint by checkpoint from a loaded model:
 
-    tf = configure_tensorflow(intra_op_threads, inter_op_threads)
-    model = build_model(model_name, dataset.input_shape, dataset.num_classes, seed=0)
-    layers = representation_layers(model)
-    probe = keras.Model(model.input, [model.get_layer(n).output for n in layers])
+        with Features(model, dataset, path=..., epochs=..., test_points=..., batch_size=...,
+                      provenance=..., tf=tf) as features:
+            for each epoch in features.epochs: set the checkpoint's weights; features.add(epoch)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, *dataset.input_shape], tf.uint8)], jit_compile=False)
-    def activations(images):
-        return probe(tf.cast(images, tf.float32) / 255.0, training=False)
+    (cka.FeatureWriter: the file is renamed into place only when every epoch was added).
+    """
 
-    t0 = time.perf_counter()
-    with cka.FeatureWriter(path, epochs, layers, batch_size, len(idx), provenance) as writer:
-        for epoch, checkpoint in zip(epochs, checkpoint_paths):
-            try:
-                model.load_weights(checkpoint, skip_mismatch=False)
-            except Exception as err:  # Keras raises many types for a truncated or foreign file
-                raise ArtifactError(f"cannot load checkpoint {checkpoint}: {err}") from err
-            for b in range(n_batches):
-                outs = activations(tf.constant(x[b * batch_size:(b + 1) * batch_size]))
-                for name, out in zip(layers, outs):
-                    writer.put(name, epoch, cka.batch_features(out.numpy()).astype(np.float32), batch=b)
-            log(f"epoch {epoch}: features of {len(layers)} layers on {len(idx)} test images "
-                f"({time.perf_counter() - t0:.1f}s)")
-    return layers, len(idx)
+    def __init__(self, model, dataset, *, path, epochs, test_points, batch_size, provenance, tf, log=print):
+        import keras
+
+        self.epochs = [int(e) for e in epochs]
+        self.batch_size, self.log, self.tf = int(batch_size), log, tf
+        self.x = dataset.x_test[feature_examples(len(dataset.y_test), test_points, batch_size)]
+        self.layers = representation_layers(model)
+        probe = keras.Model(model.input, [model.get_layer(n).output for n in self.layers])
+        scaling = model.spec["input_scaling"]
+        from .models import model_inputs
+
+        @tf.function(input_signature=[tf.TensorSpec([None, *dataset.input_shape], tf.uint8)], jit_compile=False)
+        def activations(images):
+            return probe(model_inputs(images, scaling, tf), training=False)
+
+        self._activations = activations
+        self._writer = cka.FeatureWriter(path, self.epochs, self.layers, self.batch_size, len(self.x), provenance)
+
+    def __enter__(self):
+        self._writer.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._writer.__exit__(*exc)
+
+    def add(self, epoch):
+        """Features of every layer on every minibatch for the weights the model holds now."""
+        t0, n = time.perf_counter(), self.batch_size
+        for b in range(len(self.x) // n):
+            outs = self._activations(self.tf.constant(self.x[b * n:(b + 1) * n]))
+            for name, out in zip(self.layers, outs):
+                self._writer.put(name, epoch, cka.batch_features(out.numpy()).astype(np.float32), batch=b)
+        self.log(f"epoch {epoch}: CKA features of {len(self.layers)} layers on {len(self.x)} test images "
+                 f"({time.perf_counter() - t0:.1f}s)")

@@ -8,7 +8,7 @@ import hashlib
 
 import numpy as np
 
-PURPOSES = ("init", "shuffle", "augment", "dropout", "split", "subspace", "shift")
+PURPOSES = ("init", "shuffle", "augment", "dropout", "split", "subspace", "shift", "bias", "bootstrap")
 
 
 def derive_seed(run_seed: int, purpose: str, *keys: int) -> int:

@@ -1,30 +1,28 @@
-"""Robustness under dataset shift, the TensorFlow side: predictions of one run's members on the
-corrupted test sets (METHODS.md, Under dataset shift).
+"""Robustness under dataset shift: the shift sets and the shift-predictions contract (numpy only).
 
 A shift set is one corruption at severities 1..5 (deepens.corruptions, or CIFAR-10-C files), saved
 by `save_shift_set` as an .npz: `images` (severities x N x H x W x C uint8), `severities`, `labels`
 (N) and JSON `meta` (corruption, source, provenance). Severity 0 is the clean test set.
 
-Members of a run (one job each, so adding a subspace method computes only its predictions):
+Members of a run, each averaging the softmax of one or more weight vectors (written by the run's
+evaluate_solution job, deepens.subspace_sampling):
 - "final": the final checkpoint;
+- "snapshot": the ensemble of the run's last checkpoints (ensembles.snapshot_max_size of them);
 - a subspace method: the mean softmax of its first `samples` ENSEMBLE samples -- the very weight
-  vectors of the run's subspace sample table (same seeds, same acceptance; see
-  deepens.subspace_sampling.SubspaceRun) -- i.e. that run's subspace ensemble;
-- "averaging": the weight average of the late checkpoints (batch norm re-estimated).
-Output: one long table per (run, member), keys (corruption, severity, example), the label and
-float32 probabilities prob_0..prob_{C-1}; `samples` says how many weight vectors were averaged.
+  vectors of the run's subspace sample table -- i.e. that run's subspace ensemble;
+- "averaging": the weight average of the late checkpoints.
+Output: one long table per (run, member), keys (corruption, severity, example), the label, the
+member's log-probability of the label (log-mean-exp over its weight vectors), `member_entropy`
+(the mean over its weight vectors of their predictive entropy, for the Jensen-Shannon diversity)
+and float32 probabilities prob_0..prob_{C-1}; `samples` says how many weight vectors were averaged.
 """
 import json
-import os
-import time
 import zipfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import pyarrow as pa
 
-import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
-
-from .io import ArtifactError, atomic_path, predictions_table, probabilities, read_table  # noqa: E402
+from .io import ArtifactError, atomic_path, log_probs_of, predictions_table, probabilities, read_table
 
 CLEAN = "clean"
 
@@ -57,85 +55,79 @@ def load_shift_set(path, y_test=None) -> dict:
     return out
 
 
-def shift_table(corruption, severity, labels, probs) -> pa.Table:
-    t = predictions_table("test", 0, labels, probs).drop(["split", "epoch"])
+def entropy(probs) -> np.ndarray:
+    """Shannon entropy (nats, 0 log 0 = 0) of every row of (..., C) probabilities, float64."""
+    p = np.asarray(probs, np.float64)
+    return -np.einsum("...c,...c->...", p, np.log(np.where(p > 0, p, 1.0)))
+
+
+def shift_table(corruption, severity, labels, probs, log_prob_label=None, member_entropy=None) -> pa.Table:
+    """One (corruption, severity) of a member; member_entropy None: the entropy of probs (one vector)."""
+    t = predictions_table("test", 0, labels, probs, log_prob_label).drop(["split", "epoch"])
     n = len(labels)
+    ent = entropy(probs) if member_entropy is None else np.asarray(member_entropy, np.float64)
     return (t.add_column(0, "severity", pa.array(np.full(n, severity, np.int32)))
-             .add_column(0, "corruption", pa.array([corruption] * n, pa.string())))
+             .add_column(0, "corruption", pa.array([corruption] * n, pa.string()))
+             .append_column("member_entropy", pa.array(ent)))
 
 
-def read_shift_predictions(path) -> dict:
-    """{(corruption, severity): (labels, probs N x C)} of one member's table, and its sample count."""
+class ShiftMember:
+    """One member under shift: predictions of its weight vectors accumulated over the clean test
+    set and every shift set (probabilities averaged, label log-probabilities log-mean-exp'd,
+    entropies averaged)."""
+
+    def __init__(self, name, x_test, y_test, shift_sets: dict):
+        self.name, self.labels, self.count = name, np.asarray(y_test), 0
+        self.inputs = [(CLEAN, 0, x_test)] + [(c, int(sev), s["images"][i]) for c, s in shift_sets.items()
+                                             for i, sev in enumerate(s["severities"])]
+        n, self._sums, self._logp, self._entropy = len(self.labels), None, None, None
+        self._n = n
+
+    def add(self, predict, clean=None):
+        """Add the weight vector the model holds: predict(images, labels) -> (probs, log p_y);
+        `clean` = its (probs, log p_y) on the clean test set when already computed."""
+        for i, (name, _, x) in enumerate(self.inputs):
+            probs, logp = clean if (name == CLEAN and clean is not None) else predict(x, self.labels)
+            if self._sums is None:
+                self._sums = np.zeros((len(self.inputs), *probs.shape))
+                self._logp = np.full((len(self.inputs), self._n), -np.inf)
+                self._entropy = np.zeros((len(self.inputs), self._n))
+            self._sums[i] += probs
+            self._logp[i] = np.logaddexp(self._logp[i], logp)
+            self._entropy[i] += entropy(probs)
+        self.count += 1
+
+    def clean_accuracy(self) -> float:
+        return float(np.mean(self._sums[0].argmax(axis=1) == self.labels))
+
+    def table(self) -> pa.Table:
+        if not self.count:
+            raise ValueError(f"shift member {self.name}: no weight vectors were added")
+        parts = [shift_table(name, sev, self.labels, (self._sums[i] / self.count).astype(np.float32),
+                             self._logp[i] - np.log(self.count), self._entropy[i] / self.count)
+                 for i, (name, sev, _) in enumerate(self.inputs)]
+        table = pa.concat_tables(parts)
+        return table.add_column(0, "samples", pa.array(np.full(table.num_rows, self.count, np.int32)))
+
+
+def read_shift_predictions(path):
+    """({(corruption, severity): {labels, probs N x C, log_prob_label, member_entropy}}, sample count)."""
     t = read_table(path)
     if t.num_rows == 0:
         raise ArtifactError(f"shift predictions {path} hold no rows")
+    if "member_entropy" not in t.column_names:
+        raise ArtifactError(f"shift predictions {path} have no 'member_entropy' column (made by an older version? "
+                            f"rerun it)")
     t = t.sort_by([("corruption", "ascending"), ("severity", "ascending"), ("example", "ascending")])
     corruption = np.asarray(t["corruption"].to_pylist(), object)
     severity, labels = t["severity"].to_numpy(), t["label"].to_numpy()
-    probs = probabilities(t)
+    probs, logp = probabilities(t), log_probs_of(t, f"shift predictions {path}")
+    ent = t["member_entropy"].to_numpy()
     out = {}
     keys = np.char.add(corruption.astype(str), "/" + severity.astype(str))
     _, first, counts = np.unique(keys, return_index=True, return_counts=True)
     for start, count in zip(first, counts):
-        out[(corruption[start], int(severity[start]))] = (labels[start:start + count], probs[start:start + count])
+        part = slice(start, start + count)
+        out[(corruption[start], int(severity[start]))] = {"labels": labels[part], "probs": probs[part],
+                                                          "log_prob_label": logp[part], "member_entropy": ent[part]}
     return out, int(t["samples"][0].as_py())
-
-
-def shift_predictions(*, member, model_name, dataset, shift_sets: dict, checkpoint_paths: dict, final_epoch,
-                      seed, batch_size, intra_op_threads, inter_op_threads, samples=None, subspace_settings=None,
-                      log=print) -> pa.Table:
-    """Predictions of one member of a run on the clean test set and every shift set.
-
-    shift_sets: corruption -> load_shift_set dict. checkpoint_paths: epoch -> path (the final one;
-    for subspace members also the late ones). subspace_settings: get_subspace_settings' dict of
-    the method (late_fraction, rank, ensemble_samples, ensemble_scale, accept_min_val_accuracy).
-    """
-    t0 = time.perf_counter()
-    inputs = [(CLEAN, 0, dataset.x_test)] + [
-        (name, int(sev), s["images"][i]) for name, s in shift_sets.items() for i, sev in enumerate(s["severities"])]
-    sums = [np.zeros((len(dataset.y_test), dataset.num_classes), np.float64) for _ in inputs]
-    if member == "final":
-        from .models import build_model, configure_tensorflow
-        from .predict import batched, softmax_fn
-
-        tf = configure_tensorflow(intra_op_threads, inter_op_threads)
-        model = build_model(model_name, dataset.input_shape, dataset.num_classes, seed=0)
-        path = checkpoint_paths[int(final_epoch)]
-        try:
-            model.load_weights(path, skip_mismatch=False)
-        except Exception as err:  # Keras raises many types for a truncated or foreign file
-            raise ArtifactError(f"cannot load checkpoint {path}: {err}") from err
-        forward = softmax_fn(model, dataset.input_shape, tf)
-        for acc, (_, _, x) in zip(sums, inputs):
-            acc += batched(forward, x, batch_size, tf)
-        count = 1
-    else:
-        from .subspace_sampling import SubspaceRun
-
-        s = dict(subspace_settings or {})
-        run = SubspaceRun(model_name=model_name, dataset=dataset, checkpoint_paths=checkpoint_paths,
-                          final_epoch=final_epoch, seed=seed, method=member, late_fraction=s["late_fraction"],
-                          rank=s.get("rank"), batch_size=batch_size, intra_op_threads=intra_op_threads,
-                          inter_op_threads=inter_op_threads, log=log)
-        if member == "averaging":
-            run.set_average()
-            for acc, (_, _, x) in zip(sums, inputs):
-                acc += run.predict(x)
-            count = 1
-        else:
-            n = int(s["ensemble_samples"] if samples is None else min(int(samples), int(s["ensemble_samples"])))
-            count = 0
-            for _ in run.samples("ensemble", n, s.get("ensemble_scale", 0.0), s.get("accept_min_val_accuracy")):
-                for acc, (_, _, x) in zip(sums, inputs):
-                    acc += run.predict(x)
-                count += 1
-    parts = []
-    for acc, (name, severity, _) in zip(sums, inputs):
-        probs = (acc / count).astype(np.float32)
-        parts.append(shift_table(name, severity, dataset.y_test, probs))
-    table = pa.concat_tables(parts)
-    table = table.add_column(0, "samples", pa.array(np.full(table.num_rows, count, np.int32)))
-    clean = probabilities(parts[0]).argmax(1) == dataset.y_test
-    log(f"{member} of seed {seed}: {count} weight vector(s), {len(inputs)} test sets, clean accuracy "
-        f"{clean.mean():.4f} ({time.perf_counter() - t0:.1f}s)")
-    return table

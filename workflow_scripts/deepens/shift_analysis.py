@@ -1,6 +1,6 @@
 """Robustness under dataset shift, the numpy side: scores per corruption and intensity.
 
-Inputs: per member ("final", then subspace methods) one shift-predictions file per run
+Inputs: per member ("final", "snapshot", then subspace methods) one shift-predictions file per run
 (deepens.shift). One member's runs are in memory at a time (S x sets x N x C).
 
 Rows, for every (corruption, severity) -- severity 0 is the clean test set, corruption "clean":
@@ -8,21 +8,25 @@ Rows, for every (corruption, severity) -- severity 0 is the clean test set, corr
 - kind "independent", method "none": ensembles of k of the S final solutions, k = 1..S, scores
   averaged over the same subsets as the ensemble tables (seed -1; n_combinations subsets,
   min and max over them);
-- kind "<method> alone": each run's subspace ensemble (size = samples averaged; for averaging
-  the weight-averaged solution, size 1);
-- kind "<method> + ensemble": k-subsets of the runs' subspace ensembles, k = 1..S.
+- kind "<member> alone": each run's member (a snapshot ensemble of its last checkpoints, a
+  subspace ensemble; size = weight vectors averaged; for averaging the weight-averaged solution);
+- kind "<member> + ensemble": k-subsets of the runs' members, k = 1..S.
+Every row has the Jensen-Shannon `diversity` of all weight vectors behind it (as in the Section-5
+table), from the members' stored mean entropies.
 """
 import numpy as np
 import pyarrow as pa
 
-from .ensembles import SCORES, batched_scores
+from .ensembles import SCORES, batched_scores, mean_entropy
 from .io import ArtifactError
 from .shift import read_shift_predictions
-from .subspace_analysis import RANGED, _subset_rows, ordered_methods
+from .subspace_analysis import RANGED, SECTION5_SCORES, ordered_methods, section5_schema, subset_ensemble_rows
+
+MEMBER_ORDER = ("final", "snapshot")
 
 
 def _member_runs(paths, seeds, member):
-    """{(corruption, severity): (labels, S x N x C)} and the sample count of each run."""
+    """{(corruption, severity): dict of S-stacked arrays} and the sample count of each run."""
     if len(paths) != len(seeds):
         raise ValueError(f"{member}: need one shift-predictions file per seed, got {len(paths)} for {len(seeds)} seeds")
     runs, counts, ref = [], [], None
@@ -36,12 +40,25 @@ def _member_runs(paths, seeds, member):
         counts.append(count)
     out = {}
     for key in ref[1]:
-        labels = runs[0][key][0]
+        labels = runs[0][key]["labels"]
         for path, r in zip(paths, runs):
-            if not np.array_equal(r[key][0], labels):
+            if not np.array_equal(r[key]["labels"], labels):
                 raise ArtifactError(f"shift predictions {path}: labels of {key} differ from {ref[0]}")
-        out[key] = (labels, np.stack([r[key][1] for r in runs]))
+        out[key] = {"labels": labels, **{k: np.stack([r[key][k] for r in runs])
+                                         for k in ("probs", "log_prob_label", "member_entropy")}}
     return out, counts
+
+
+def ordered_members(members) -> list[str]:
+    return [m for m in MEMBER_ORDER if m in members] + ordered_methods({m: None for m in members
+                                                                        if m not in MEMBER_ORDER})
+
+
+def _per_run_rows(key, kind, method, seeds, sizes, s, bins):
+    scores = batched_scores(s["probs"], s["labels"], bins, s["log_prob_label"])
+    scores["diversity"] = mean_entropy(s["probs"]) - s["member_entropy"].mean(axis=1)
+    return [{**key, "kind": kind, "method": method, "seed": seed, "size": size, "n_combinations": 1,
+             **{x: float(scores[x][i]) for x in SECTION5_SCORES}} for i, (seed, size) in enumerate(zip(seeds, sizes))]
 
 
 def shift_metrics_table(shift_paths: dict, seeds, max_subsets=100, subset_seed=0, bins=15, block=32) -> pa.Table:
@@ -50,32 +67,33 @@ def shift_metrics_table(shift_paths: dict, seeds, max_subsets=100, subset_seed=0
         raise ValueError("shift metrics need the final solutions' shift predictions (member 'final')")
     seeds = [int(s) for s in seeds]
     rows = []
-    for member in ["final"] + ordered_methods({m: None for m in shift_paths if m != "final"}):
+    for member in ordered_members(shift_paths):
         sets, counts = _member_runs(shift_paths[member], seeds, member)
-        for (corruption, severity), (labels, probs) in sets.items():
+        for (corruption, severity), s in sets.items():
             key = {"corruption": corruption, "severity": severity}
             if member == "final":
-                scores = batched_scores(probs, labels, bins)
-                for i, s in enumerate(seeds):
-                    rows.append({**key, "kind": "single", "method": "none", "seed": s, "size": 1, "n_combinations": 1,
-                                 **{x: float(scores[x][i]) for x in SCORES}})
+                rows += _per_run_rows(key, "single", "none", seeds, [1] * len(seeds), s, bins)
                 kind, method = "independent", "none"
             else:
-                scores = batched_scores(probs, labels, bins)
-                for i, s in enumerate(seeds):
-                    rows.append({**key, "kind": f"{member} alone", "method": member, "seed": s, "size": counts[i],
-                                 "n_combinations": 1, **{x: float(scores[x][i]) for x in SCORES}})
+                rows += _per_run_rows(key, f"{member} alone", member, seeds, counts, s, bins)
                 kind, method = f"{member} + ensemble", member
-            for row in _subset_rows(kind, method, probs.astype(np.float64), labels, max_subsets, subset_seed, bins,
-                                    block):
+            for row in subset_ensemble_rows(kind, method, s["probs"].astype(np.float64), s["labels"], max_subsets,
+                                            subset_seed, bins, block, s["log_prob_label"],
+                                            s["member_entropy"].mean(axis=1)):
                 rows.append({**key, "seed": -1, **row})
         del sets
     for row in rows:
         for x in RANGED:
             row.setdefault(f"{x}_min", row[x])
             row.setdefault(f"{x}_max", row[x])
-    schema = pa.schema([("corruption", pa.string()), ("severity", pa.int32()), ("kind", pa.string()),
-                        ("method", pa.string()), ("seed", pa.int64()), ("size", pa.int32()),
-                        ("n_combinations", pa.int64()), *[(x, pa.float64()) for x in SCORES],
-                        *[(f"{x}_{b}", pa.float64()) for x in RANGED for b in ("min", "max")]])
+    schema = section5_schema([("corruption", pa.string()), ("severity", pa.int32())])
+    schema = schema.insert(4, pa.field("seed", pa.int64()))
     return pa.table({f.name: pa.array([r[f.name] for r in rows], f.type) for f in schema}, schema=schema)
+
+
+def mean_over_corruptions(table) -> "pandas.DataFrame":  # noqa: F821
+    """Scores averaged over the corruptions at each intensity (the paper's presentation), per kind,
+    method, seed and size; the clean test set is intensity 0."""
+    df = table.to_pandas() if isinstance(table, pa.Table) else table
+    keys = ["kind", "method", "seed", "size", "severity"]
+    return df.groupby(keys, as_index=False)[list(SCORES) + ["diversity"]].mean()

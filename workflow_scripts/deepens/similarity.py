@@ -29,23 +29,26 @@ def weight_cosine_table(checkpoint_paths, seeds, epochs, parameters="all", block
     return metrics.pairs_table(_keys(seeds, epochs), cos, "cosine")
 
 
-def prediction_disagreement_table(prediction_paths, seeds, log=print) -> pa.Table:
+def prediction_disagreement_table(prediction_paths, seeds, split="test", log=print) -> pa.Table:
+    """All pairs of checkpoints: the fraction of the split's examples (test, or val as the
+    authors' notebook) whose predicted class differs."""
     # Only argmax labels are kept per run, so memory is K x N ints, not K x N x C floats.
     predicted = []
-    for epochs, _, p in iter_runs(prediction_paths):
-        num_classes = p.shape[-1]
-        predicted.append(p.argmax(axis=-1))
+    for run in iter_runs(prediction_paths, split):
+        epochs, num_classes = run.epochs, run.probs.shape[-1]
+        predicted.append(run.probs.argmax(axis=-1))
     predicted = np.concatenate(predicted)
-    log(f"{predicted.shape[0]} checkpoints x {predicted.shape[1]} test examples")
+    log(f"{predicted.shape[0]} checkpoints x {predicted.shape[1]} {split} examples")
     dis = metrics.disagreement_matrix(predicted, num_classes)
     return metrics.pairs_table(_keys(seeds, epochs), dis, "disagreement")
 
 
-def checkpoint_metrics_table(prediction_paths, seeds) -> pa.Table:
+def checkpoint_metrics_table(prediction_paths, seeds, bins=15) -> pa.Table:
     rows = []
     for seed, path in zip(seeds, prediction_paths):
         for split in ("test", "val"):
-            epochs, labels, probs = read_predictions(path, split)
-            for e, p in zip(epochs, probs):
-                rows.append({"seed": int(seed), "split": split, "epoch": int(e), **metrics.scores(p, labels)})
+            run = read_predictions(path, split)
+            for e, p, logp in zip(run.epochs, run.probs, run.log_prob_label):
+                rows.append({"seed": int(seed), "split": split, "epoch": int(e),
+                             **metrics.scores(p, run.labels, logp, bins)})
     return pa.Table.from_pylist(rows)

@@ -65,6 +65,9 @@ import math
 
 import numpy as np
 
+# The subspace methods, in the order every table and figure lists them (the one registry).
+METHODS = ("random", "dropout", "diagonal", "lowrank", "averaging")
+
 
 def late_epochs(epochs: int, fraction: float) -> list[int]:
     """The last ceil(epochs * fraction) after-epoch checkpoints, ending at `epochs` (never epoch 0).

@@ -1,28 +1,33 @@
-"""Subspace samples of one run: draw weight vectors around its final solution, predict with each.
+"""Around one run's solution, evaluated once: subspace samples and every member under dataset shift.
 
-The numpy side (what is drawn, and the authors' defaults with where they come from) lives in
-deepens.subspace; this module reads the checkpoints, swaps every sample into ONE compiled model
-and dumps float32 softmax predictions on the test and validation sets (io.samples_table).
+One TensorFlow job per run (rule evaluate_solution) loads the run's final and late checkpoints
+once, sets weight vectors into ONE compiled model and writes
+- per subspace method, its samples table (io.samples_table): softmax and label log-probability
+  on the test and validation sets of every ensemble and plane sample (deepens.subspace draws
+  the vectors: numpy only);
+- per shift member (deepens.shift), its predictions on the clean and every corrupted test set:
+  "final" (the final checkpoint), "snapshot" (the ensemble of the last snapshot_epochs
+  checkpoints), and per method its ensemble (the first `shift_samples` ensemble samples, the very
+  weight vectors of its samples table; the weight average for averaging).
 
 - theta: the final checkpoint's TRAINABLE variables, flattened in manifest order (float64 from
   the file, exactly the stored float32 values, cast back to float32 when assigned).
-- Non-trainable variables (ResNet20v1's batch-norm moving statistics) stay the final
-  checkpoint's, except for "averaging" on a model with batch norm: there they are re-estimated
-  on the training images (un-augmented, in order, batches of `bn_batch_size`) with the averaged
-  weights, as SWA does: each BN layer runs in training mode with momentum 0, so after a batch its
-  moving statistics ARE that batch's mean and (biased) variance; these are averaged over the
-  batches, weighted by batch size (so the moving mean is exactly the mean over the training set
-  of the layer's input) and assigned at the end. Training mode normalises with batch statistics,
-  so the pass does not depend on the old moving statistics.
+- Batch norm (models with it, i.e. ResNet20v1): with recompute_batch_norm every sample and the
+  weight average get moving statistics re-estimated on `bn_examples` evenly spaced training images
+  (evaluation.recompute_batch_norm), as the loss landscape does; without it samples keep the final
+  checkpoint's statistics (the weight average is re-estimated either way: its statistics must come
+  from its own weights). Checkpoints ("final", "snapshot") are evaluated exactly as saved.
 - Seeds: rng = default_rng(derive_seed(seed, "subspace", METHOD_KEYS[method], PURPOSE_KEYS[purpose])),
-  fixed integer keys, so reruns are bit-identical and adding a method changes no other's samples.
-- Acceptance (random subspace, "ensemble" purpose only -- the notebook's diversity plane keeps
-  every sample): with accept_min_val_accuracy set, samples are drawn until `ensemble_samples`
-  reach that validation accuracy, at most ACCEPT_TRIES_PER_SAMPLE x ensemble_samples draws, else
-  an error. (The notebook instead gives each sample 5 tries and drops it after 5 failures.)
+  fixed integer keys, so reruns are bit-identical, and a method's samples do not depend on the
+  other methods or on the order they are evaluated in.
+- Acceptance (random subspace, "ensemble" purpose only: the notebook's diversity plane keeps every
+  sample), as the authors' notebook: with accept_min_val_accuracy set, each of the ensemble_samples
+  slots gets up to accept_tries draws (each a fresh scale and direction); the first draw reaching
+  that validation accuracy is kept, and a slot none of whose draws does is dropped. Kept samples keep
+  their slot number as sample id. A run that keeps none fails.
 - Diagonal Gaussian, "plane" purpose: the scale is drawn per sample, s = plane_scale * U(0, 1),
-  as the notebook's cell "czoWhgyGAFoC" does (diagonal_plane_uniform=False: fixed plane_scale).
-  The drawn scale is the table's `scale` column.
+  as the notebook does (diagonal_plane_uniform=False: fixed plane_scale). The drawn scale is the
+  table's `scale` column.
 """
 import os
 import time
@@ -33,78 +38,22 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
 from . import subspace  # noqa: E402
-from .io import ArtifactError, CheckpointSet, samples_table  # noqa: E402
+from .data import evenly_spaced  # noqa: E402
+from .io import ArtifactError, CheckpointSet, samples_table, write_table  # noqa: E402
 from .seeds import derive_seed  # noqa: E402
+from .shift import CLEAN, ShiftMember  # noqa: E402
 
-METHODS = ("random", "dropout", "diagonal", "lowrank", "averaging")
+from .subspace import METHODS  # noqa: E402
+
 # Stable seed sub-keys: never renumber; a new method or purpose gets a new number.
 METHOD_KEYS = {"random": 1, "dropout": 2, "diagonal": 3, "lowrank": 4, "averaging": 5}
 PURPOSE_KEYS = {"ensemble": 1, "plane": 2}
 PURPOSES = ("ensemble", "plane")
 SPLITS = ("test", "val")
-ACCEPT_TRIES_PER_SAMPLE = 20
 
 
 def method_rng(seed, method, purpose) -> np.random.Generator:
     return np.random.default_rng(derive_seed(seed, "subspace", METHOD_KEYS[method], PURPOSE_KEYS[purpose]))
-
-
-class FlatWeights:
-    """Assign flat parameter vectors (manifest order) into a model's trainable variables."""
-
-    def __init__(self, model, variables: list[dict]):
-        by_path = {v.path: v for v in model.variables}
-        self.slots, start = [], 0
-        for entry in variables:
-            var = by_path.get(entry["path"])
-            if var is None or list(var.shape) != list(entry["shape"]):
-                raise ArtifactError(f"checkpoint variable {entry['path']} {entry['shape']} has no match in the "
-                                    f"{getattr(model, 'name_in_registry', model.name)} model")
-            size = int(np.prod(entry["shape"]))
-            self.slots.append((var, start, start + size, tuple(entry["shape"])))
-            start += size
-        self.size = start
-
-    def assign(self, vector):
-        if vector.shape != (self.size,):
-            raise ValueError(f"expected a flat vector of {self.size} parameters, got shape {vector.shape}")
-        for var, a, b, shape in self.slots:
-            var.assign(vector[a:b].astype(np.float32).reshape(shape))
-
-
-def recompute_batch_norm(model, x, batch_size, tf) -> int:
-    """Re-estimate every BatchNormalization layer's moving statistics on images `x` (uint8).
-
-    Returns the number of batch-norm layers (0: nothing to do). See the module docstring.
-    """
-    import keras
-
-    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    if not bns:
-        return 0
-    saved = [layer.momentum for layer in bns]
-    for layer in bns:
-        layer.momentum = 0.0  # moving statistic := this batch's statistic
-    try:
-        @tf.function(input_signature=[tf.TensorSpec([None, *x.shape[1:]], tf.uint8)], jit_compile=False)
-        def step(images):
-            model(tf.cast(images, tf.float32) / 255.0, training=True)
-
-        sums = None
-        for i in range(0, len(x), batch_size):
-            batch = x[i:i + batch_size]
-            step(tf.constant(batch))
-            stats = [layer.moving_mean.numpy().astype(np.float64) * len(batch) for layer in bns] + \
-                    [layer.moving_variance.numpy().astype(np.float64) * len(batch) for layer in bns]
-            sums = stats if sums is None else [a + b for a, b in zip(sums, stats)]
-        n = len(bns)
-        for layer, mean_sum, var_sum in zip(bns, sums[:n], sums[n:]):
-            layer.moving_mean.assign((mean_sum / len(x)).astype(np.float32))
-            layer.moving_variance.assign((var_sum / len(x)).astype(np.float32))
-    finally:
-        for layer, momentum in zip(bns, saved):
-            layer.momentum = momentum
-    return len(bns)
 
 
 def _draws(method, purpose, n, scale, theta, late, rank, rng, diagonal_plane_uniform):
@@ -124,147 +73,188 @@ def _draws(method, purpose, n, scale, theta, late, rank, rng, diagonal_plane_uni
     raise AssertionError(method)
 
 
-class SubspaceRun:
-    """One run's solution, late checkpoints and ONE compiled model into which samples are set.
+class SolutionRun:
+    """One run's solution, its late checkpoints and ONE compiled model into which weight vectors are set."""
 
-    Shared by the subspace samples (sample_subspace) and their predictions under dataset shift
-    (deepens.shift), which must see exactly the same weight vectors.
-    """
+    def __init__(self, *, dataset, checkpoint_paths: dict, final_epoch, seed, late_epochs, batch_size,
+                 intra_op_threads, inter_op_threads, rank=None, recompute_batch_norm=True, bn_examples=2000,
+                 bn_batch_size=128, log=print):
+        from .evaluation import FlatWeights, Forward, batch_norm_layers
+        from .models import configure_tensorflow, load_model
 
-    def __init__(self, *, model_name, dataset, checkpoint_paths: dict, final_epoch, seed, method, late_fraction,
-                 rank, batch_size, intra_op_threads, inter_op_threads, bn_batch_size=128, log=print):
-        if method not in METHODS:
-            raise ValueError(f"unknown subspace method {method!r}; expected one of {METHODS}")
-        checkpoint_paths = {int(e): p for e, p in checkpoint_paths.items()}
-        self.final_epoch = final_epoch = int(final_epoch)
-        self.late = late = subspace.late_epochs(final_epoch, late_fraction)
-        missing = [e for e in [final_epoch, *late] if e not in checkpoint_paths]
+        self.paths = {int(e): p for e, p in checkpoint_paths.items()}
+        self.final_epoch, self.late = int(final_epoch), [int(e) for e in late_epochs]
+        missing = sorted({self.final_epoch, *self.late} - set(self.paths))
         if missing:
-            raise ValueError(f"subspace sampling needs the checkpoints of epochs {sorted(set(missing))} (final epoch "
-                             f"{final_epoch}, late epochs {late[0]}..{late[-1]}); got {sorted(checkpoint_paths)}")
-        from .models import build_model, configure_tensorflow
-        from .predict import softmax_fn
-
+            raise ValueError(f"needs the checkpoints of epochs {missing} (final epoch {self.final_epoch}, late "
+                             f"epochs {self.late}); got {sorted(self.paths)}")
         self.tf = tf = configure_tensorflow(intra_op_threads, inter_op_threads)
-        self.dataset, self.seed, self.method, self.rank = dataset, seed, method, rank
-        self.batch_size, self.bn_batch_size, self.log = batch_size, bn_batch_size, log
-        self.needs_late = method in ("diagonal", "lowrank", "averaging")
-        paths = [checkpoint_paths[final_epoch]] + ([checkpoint_paths[e] for e in late] if self.needs_late else [])
-        with CheckpointSet(paths, "all") as cs:
+        self.dataset, self.seed, self.rank, self.log = dataset, seed, rank, log
+        self.bn_batch_size = bn_batch_size
+        with CheckpointSet([self.paths[self.final_epoch]] + [self.paths[e] for e in self.late], "all") as cs:
             variables = cs.variables
             self.theta = cs.flat(0)
-            self.late_matrix = np.stack([cs.flat(i) for i in range(1, len(paths))]) if self.needs_late else None
-
-        self.model = build_model(model_name, dataset.input_shape, dataset.num_classes, seed=0)
-        try:
-            self.model.load_weights(checkpoint_paths[final_epoch], skip_mismatch=False)
-        except Exception as err:  # Keras raises many types for a truncated or foreign file
-            raise ArtifactError(f"cannot load checkpoint {checkpoint_paths[final_epoch]}: {err}") from err
+            self.late_matrix = np.stack([cs.flat(i) for i in range(1, 1 + len(self.late))])
+        self.model = load_model(self.paths[self.final_epoch])
         self.flat = FlatWeights(self.model, variables)
         if self.flat.size != self.theta.size:
             raise ArtifactError(f"checkpoint holds {self.theta.size} trainable parameters, the model {self.flat.size}")
-        self.forward = softmax_fn(self.model, dataset.input_shape, tf)
-        log(f"subspace {method} around epoch {final_epoch} of {model_name} seed {seed}: {self.theta.size:,} "
-            f"parameters" + (f", late epochs {late[0]}..{late[-1]} ({len(late)})" if self.needs_late else ""))
+        self.forward = Forward(self.model, batch_size, tf)
+        self.has_bn = bool(batch_norm_layers(self.model))
+        self.recompute = bool(recompute_batch_norm) and self.has_bn
+        self.final_state = [v.numpy() for v in self.model.non_trainable_variables]
+        self.bn_images = dataset.x_train[evenly_spaced(len(dataset.y_train), bn_examples)] if self.has_bn else None
+        log(f"solution of seed {seed} at epoch {self.final_epoch}: {self.theta.size:,} parameters, late epochs "
+            f"{self.late[0]}..{self.late[-1]}" + (f", batch norm re-estimated per sample on {len(self.bn_images)} "
+                                                  f"training images" if self.recompute else ""))
 
-    def predict(self, x) -> np.ndarray:
-        from .predict import batched
-        return batched(self.forward, x, self.batch_size, self.tf)
+    def predict(self, split_or_images, labels=None):
+        """(probs, log p_y) of the weights the model holds, on a split name or on images with labels."""
+        if isinstance(split_or_images, str):
+            split_or_images, labels = self.dataset.split(split_or_images)
+        return self.forward(split_or_images, labels)
 
-    def split_accuracy(self, probs, split) -> float:
-        return float(np.mean(probs.argmax(axis=1) == self.dataset.split(split)[1]))
+    def set_vector(self, vector, batch_norm=None):
+        """Set trainable parameters; batch-norm statistics re-estimated (batch_norm True, default:
+        recompute_batch_norm) or the final checkpoint's."""
+        from .evaluation import recompute_batch_norm
 
-    def set_average(self) -> int:
-        """Set the weight average of the late checkpoints (batch norm re-estimated); returns #BN layers."""
-        self.flat.assign(subspace.weight_average(self.late_matrix))
-        n_bn = recompute_batch_norm(self.model, self.dataset.x_train, self.bn_batch_size, self.tf)
-        if n_bn:
-            self.log(f"re-estimated the moving statistics of {n_bn} batch-norm layers on "
-                     f"{len(self.dataset.y_train)} training images")
-        return n_bn
+        self.flat.assign(vector)
+        if self.has_bn and (self.recompute if batch_norm is None else batch_norm):
+            recompute_batch_norm(self.model, self.bn_images, self.bn_batch_size, self.tf)
+        else:
+            for var, value in zip(self.model.non_trainable_variables, self.final_state):
+                var.assign(value)
 
-    def samples(self, purpose, n, scale, accept_min_val_accuracy=None, diagonal_plane_uniform=True):
-        """Set each of the n accepted samples into the model in turn; yields (drawn scale, val probs, draws so far).
+    def set_checkpoint(self, epoch):
+        from .models import load_weights
+        load_weights(self.model, self.paths[int(epoch)])
+
+    def set_average(self):
+        """The weight average of the late checkpoints (batch norm always re-estimated)."""
+        self.set_vector(subspace.weight_average(self.late_matrix), batch_norm=True)
+
+    def samples(self, method, purpose, n, scale, accept_min_val_accuracy=None, accept_tries=5,
+                diagonal_plane_uniform=True):
+        """Set each kept sample into the model in turn; yields (slot, drawn scale, (val probs, val log p_y)).
 
         The model holds the sample while the caller handles the yielded item. A prefix of n'
-        samples is the same whatever n is (the generators are sequential).
+        slots is the same whatever n is (the generators are sequential).
         """
         n = int(n)
         if n < 1:
             raise ValueError(f"subspace.{purpose}_samples must be >= 1, got {n}")
-        if self.method == "averaging":
-            raise ValueError("weight averaging has no samples; use set_average")
-        if self.method == "dropout" and not 0 <= scale < 1:
+        if method not in METHODS or method == "averaging":
+            raise ValueError(f"{method!r} is not a sampling method; expected one of {METHODS[:-1]}")
+        if method == "dropout" and not 0 <= scale < 1:
             raise ValueError(f"subspace.dropout.{purpose}_scale is the largest drop probability and must be in "
                              f"[0, 1), got {scale}")
-        rng = method_rng(self.seed, self.method, purpose)
-        draws = _draws(self.method, purpose, n, scale, self.theta, self.late_matrix, self.rank, rng,
-                       diagonal_plane_uniform)
-        threshold = accept_min_val_accuracy if (self.method == "random" and purpose == "ensemble") else None
-        max_tries, kept, tries = ACCEPT_TRIES_PER_SAMPLE * n, 0, 0
-        while kept < n:
-            if threshold is not None and tries >= max_tries:
-                raise RuntimeError(
-                    f"random subspace: only {kept} of {n} samples (scale {scale}) reached validation accuracy "
-                    f">= {threshold} in {tries} draws; lower subspace.random.accept_min_val_accuracy or "
-                    f"subspace.random.ensemble_scale")
-            vector, drawn = next(draws)
-            tries += 1
-            self.flat.assign(vector)
-            val = self.predict(self.dataset.x_val)
-            if threshold is not None and self.split_accuracy(val, "val") < threshold:
-                continue
-            kept += 1
-            yield drawn, val, tries
+        draws = _draws(method, purpose, n, scale, self.theta, self.late_matrix, self.rank,
+                       method_rng(self.seed, method, purpose), diagonal_plane_uniform)
+        threshold = accept_min_val_accuracy if (method == "random" and purpose == "ensemble") else None
+        tries = 1 if threshold is None else int(accept_tries)
+        y_val = self.dataset.y_val
+        for slot in range(n):
+            for _ in range(tries):
+                vector, drawn = next(draws)
+                self.set_vector(vector)
+                val = self.predict("val")
+                if threshold is None or np.mean(val[0].argmax(axis=1) == y_val) >= threshold:
+                    yield slot, drawn, val
+                    break
+            else:
+                self.log(f"random subspace: slot {slot} dropped (no draw of {tries} reached validation accuracy "
+                         f">= {threshold})")
 
 
-def sample_subspace(*, model_name, dataset, checkpoint_paths: dict, final_epoch, seed, method, late_fraction,
-                    rank, ensemble_samples, ensemble_scale, plane_samples, plane_scale, accept_min_val_accuracy,
-                    batch_size, intra_op_threads, inter_op_threads, diagonal_plane_uniform=True,
-                    bn_batch_size=128, log=print) -> pa.Table:
-    """Samples of `method` around the run's final solution; predictions on test and val.
+def _accuracy(probs, labels) -> float:
+    return float(np.mean(probs.argmax(axis=1) == labels))
 
-    checkpoint_paths maps after-epoch numbers to checkpoint files; it must hold `final_epoch`
-    and the late epochs subspace.late_epochs(final_epoch, late_fraction).
-    Returns the concatenated io.samples_table's for purposes ensemble/plane and splits test/val.
-    """
-    if method == "dropout":
-        for name, s in (("ensemble_scale", ensemble_scale), ("plane_scale", plane_scale)):
-            if not 0 <= s < 1:
-                raise ValueError(f"subspace.dropout.{name} is the largest drop probability and must be in [0, 1), "
-                                 f"got {s}")
-    run = SubspaceRun(model_name=model_name, dataset=dataset, checkpoint_paths=checkpoint_paths,
-                      final_epoch=final_epoch, seed=seed, method=method, late_fraction=late_fraction, rank=rank,
-                      batch_size=batch_size, intra_op_threads=intra_op_threads, inter_op_threads=inter_op_threads,
-                      bn_batch_size=bn_batch_size, log=log)
-    t0 = time.perf_counter()
-    parts = []
+
+def sample_method(run: SolutionRun, method, settings: dict, shift: ShiftMember | None = None, shift_samples=None,
+                  diagonal_plane_uniform=True) -> pa.Table:
+    """One method's samples table; adds its first `shift_samples` ensemble samples (all when None;
+    the weight average for averaging) to `shift`, the method's member under dataset shift."""
+    ds, t0, parts = run.dataset, time.perf_counter(), []
     if method == "averaging":
         run.set_average()
-        probs = {split: run.predict(dataset.split(split)[0])[None] for split in SPLITS}
-        test_acc = [run.split_accuracy(probs["test"][0], "test")]
+        probs = {split: run.predict(split) for split in SPLITS}
+        if shift is not None:
+            shift.add(run.predict, clean=probs["test"])
+        test_acc = [_accuracy(probs["test"][0], ds.y_test)]
         for purpose in PURPOSES:
             for split in SPLITS:
-                parts.append(samples_table(method, purpose, split, [0], [0.0], test_acc, dataset.split(split)[1],
-                                           probs[split]))
-        log(f"weight average: test accuracy {test_acc[0]:.4f} ({time.perf_counter() - t0:.1f}s)")
+                parts.append(samples_table(method, purpose, split, [0], [0.0], test_acc, ds.split(split)[1],
+                                           probs[split][0][None], probs[split][1][None]))
+        run.log(f"weight average: test accuracy {test_acc[0]:.4f} ({time.perf_counter() - t0:.1f}s)")
         return pa.concat_tables(parts)
-
-    for purpose, n, scale in (("ensemble", ensemble_samples, ensemble_scale), ("plane", plane_samples, plane_scale)):
-        n = int(n)
-        threshold = accept_min_val_accuracy if (method == "random" and purpose == "ensemble") else None
-        kept = {split: [] for split in SPLITS}
-        scales, test_acc, tries = [], [], 0
-        for drawn, val, tries in run.samples(purpose, n, scale, threshold, diagonal_plane_uniform):
-            test = run.predict(dataset.x_test)
-            kept["val"].append(val)
-            kept["test"].append(test)
+    threshold = settings.get("accept_min_val_accuracy")
+    for purpose in PURPOSES:
+        n, scale = int(settings[f"{purpose}_samples"]), settings.get(f"{purpose}_scale", 0.0)
+        kept = {split: ([], []) for split in SPLITS}
+        slots, scales, test_acc = [], [], []
+        for slot, drawn, val in run.samples(method, purpose, n, scale, threshold, settings.get("accept_tries", 5),
+                                            diagonal_plane_uniform):
+            test = run.predict("test")
+            for split, (p, lp) in (("val", val), ("test", test)):
+                kept[split][0].append(p)
+                kept[split][1].append(lp)
+            slots.append(slot)
             scales.append(drawn)
-            test_acc.append(run.split_accuracy(test, "test"))
+            test_acc.append(_accuracy(test[0], ds.y_test))
+            if purpose == "ensemble" and shift is not None and (shift_samples is None or len(slots) <= shift_samples):
+                shift.add(run.predict, clean=test)
+        if not slots:
+            raise RuntimeError(f"random subspace: none of {n} {purpose} samples (scale {scale}) reached validation "
+                               f"accuracy >= {threshold} in {settings.get('accept_tries', 5)} draws each; lower "
+                               f"subspace.random.accept_min_val_accuracy or subspace.random.ensemble_scale")
         for split in SPLITS:
-            parts.append(samples_table(method, purpose, split, np.arange(n), scales, test_acc,
-                                       dataset.split(split)[1], np.stack(kept[split])))
-        accepted = f", {n} of {tries} draws accepted at val accuracy >= {threshold}" if threshold is not None else ""
-        log(f"{purpose}: {n} samples at scale {scale}, test accuracy mean {np.mean(test_acc):.4f} "
-            f"(min {np.min(test_acc):.4f}, max {np.max(test_acc):.4f}){accepted} ({time.perf_counter() - t0:.1f}s)")
+            parts.append(samples_table(method, purpose, split, slots, scales, test_acc, ds.split(split)[1],
+                                       np.stack(kept[split][0]), np.stack(kept[split][1])))
+        accepted = f", {len(slots)} of {n} slots kept at val accuracy >= {threshold}" \
+            if threshold is not None and purpose == "ensemble" else ""
+        run.log(f"{method} {purpose}: {len(slots)} samples at scale {scale}, test accuracy mean {np.mean(test_acc):.4f} "
+                f"(min {np.min(test_acc):.4f}, max {np.max(test_acc):.4f}){accepted} ({time.perf_counter() - t0:.1f}s)")
     return pa.concat_tables(parts)
+
+
+def evaluate_solution(*, dataset, checkpoint_paths: dict, final_epoch, seed, late_epochs, methods: dict,
+                      sample_paths: dict, shift_sets: dict | None, shift_paths: dict, shift_samples, snapshot_epochs,
+                      batch_size, intra_op_threads, inter_op_threads, rank=None, recompute_batch_norm=True,
+                      bn_examples=2000, provenance=None, log=print):
+    """Write every method's samples table (sample_paths[method]) and every shift member's table
+    (shift_paths[member]: final, snapshot, methods; none when shift_sets is None).
+
+    methods: method -> its settings (ensemble/plane samples and scales, acceptance).
+    shift_sets: corruption -> shift.load_shift_set dict.
+    """
+    run = SolutionRun(dataset=dataset, checkpoint_paths=checkpoint_paths, final_epoch=final_epoch, seed=seed,
+                      late_epochs=late_epochs, batch_size=batch_size, intra_op_threads=intra_op_threads,
+                      inter_op_threads=inter_op_threads, rank=rank, recompute_batch_norm=recompute_batch_norm,
+                      bn_examples=bn_examples, log=log)
+    provenance = provenance or {}
+
+    def member(name):
+        return None if shift_sets is None else ShiftMember(name, dataset.x_test, dataset.y_test, shift_sets)
+
+    def finish(m):
+        if m is not None:
+            write_table(m.table(), shift_paths[m.name], provenance)
+            log(f"shift member {m.name}: {m.count} weight vector(s), clean accuracy {m.clean_accuracy():.4f}")
+
+    for name, epochs in (("final", [run.final_epoch]), ("snapshot", list(snapshot_epochs))):
+        m = member(name)
+        if m is not None:
+            for epoch in epochs:
+                run.set_checkpoint(epoch)
+                m.add(run.predict)
+        finish(m)
+    for method in sorted(methods, key=METHODS.index):
+        m = member(method)
+        table = sample_method(run, method, methods[method], m, shift_samples)
+        write_table(table, sample_paths[method], provenance)
+        finish(m)
+    return run
+
+
+__all__ = ["CLEAN", "METHODS", "SolutionRun", "evaluate_solution", "method_rng", "sample_method"]

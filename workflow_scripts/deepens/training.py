@@ -27,12 +27,13 @@ import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
-from .io import MANIFEST_ATTR, PROVENANCE_KEY, atomic_path, write_table  # noqa: E402
+from .io import MANIFEST_ATTR, MODEL_ATTR, PROVENANCE_KEY, atomic_path, write_table  # noqa: E402
 from .seeds import derive_seed  # noqa: E402
 
 
 def augment_image(image, seed, tf):
-    """REPORT's augmentation, stateless: pad by a quarter, random crop back, brightness, clip."""
+    """The seed write-up's augmentation, stateless, on [0, 1] images: pad by a quarter, random
+    crop back, brightness, clip."""
     size = image.shape[0]
     pad = size + size // 4
     crop_seed, bright_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
@@ -61,8 +62,11 @@ def _cast_seed(seed, tf):
 
 
 def train_dataset(x, y, batch_size, shuffle_seed, augment_seed, augmentation, first_epoch, epochs,
-                  dropout=None):
+                  dropout=None, input_scaling="unit"):
     """Batches for epochs first_epoch..epochs-1; each epoch's order is a pure function of its index.
+
+    Images reach the network as models.model_inputs scales them (pixels / 255, or raw 0-255);
+    augmentation works on [0, 1] images, and raw inputs are scaled back by 255 after it.
 
     dropout: optional (run_seed, dropout_specs(model)). Each batch then also carries, per listed
     layer, the boolean keep mask Keras's Dropout would draw at that step: its seed generator
@@ -73,8 +77,11 @@ def train_dataset(x, y, batch_size, shuffle_seed, augment_seed, augmentation, fi
     """
     import tensorflow as tf
 
+    from .models import model_inputs
+
     n = len(y)
     images, labels = tf.constant(x), tf.constant(y, tf.int32)
+    back = 255.0 if input_scaling == "raw" else 1.0
     if dropout is not None:
         run_seed, specs = dropout
         # int64 [epoch, layer] table of the per-(layer, epoch) dropout seeds
@@ -95,13 +102,14 @@ def train_dataset(x, y, batch_size, shuffle_seed, augment_seed, augmentation, fi
         d = tf.data.Dataset.from_tensor_slices(order)
         if augmentation:
             def load(i):
-                img = tf.cast(tf.gather(images, i), tf.float32) / 255.0
+                img = model_inputs(tf.gather(images, i), "unit", tf)
                 seed = tf.stack([tf.constant(augment_seed, tf.int64), epoch * n + i])
-                return augment_image(img, seed, tf), tf.gather(labels, i)
+                out = augment_image(img, seed, tf)
+                return (out * back if back != 1.0 else out), tf.gather(labels, i)
             d = d.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(batch_size)
         else:
             d = d.batch(batch_size).map(
-                lambda i: (tf.cast(tf.gather(images, i), tf.float32) / 255.0, tf.gather(labels, i)))
+                lambda i: (model_inputs(tf.gather(images, i), input_scaling, tf), tf.gather(labels, i)))
         if dropout is not None:
             d = d.enumerate().map(lambda step, batch: add_masks(epoch, step, batch),
                                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -161,11 +169,13 @@ def feed_dropout_masks(model, specs):
     model.train_step = train_step
 
 
-def eval_dataset(x, y, batch_size):
+def eval_dataset(x, y, batch_size, input_scaling="unit"):
     import tensorflow as tf
 
+    from .models import model_inputs
+
     def scale(a, b):
-        return tf.cast(a, tf.float32) / 255.0, b
+        return model_inputs(a, input_scaling, tf), b
 
     d = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32))).batch(batch_size)
     return d.map(scale).cache().prefetch(tf.data.AUTOTUNE)
@@ -185,11 +195,12 @@ def learning_rate_schedule(learning_rate, halving_epochs, steps_per_epoch, epoch
 
 
 def save_checkpoint(model, manifest, path, epoch, provenance):
-    """Keras 3 .weights.h5 plus a variable manifest and provenance, written atomically."""
+    """Keras 3 .weights.h5 plus a variable manifest, the model spec and provenance, written atomically."""
     with atomic_path(path, suffix=".tmp.weights.h5") as tmp:
         model.save_weights(tmp)
         with h5py.File(tmp, "a") as f:
             f.attrs[MANIFEST_ATTR] = json.dumps(manifest)
+            f.attrs[MODEL_ATTR] = json.dumps(model.spec, sort_keys=True)
             f.attrs["epoch"] = epoch
             f.attrs[PROVENANCE_KEY.decode()] = json.dumps(provenance, sort_keys=True, default=str)
 
@@ -289,7 +300,8 @@ def run_fingerprint(dataset, **settings) -> str:
 def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, lr_halving_epochs,
               dropout, augmentation, steps_per_execution, jit_compile, intra_op_threads,
               inter_op_threads, checkpoint_paths, history_path, provenance, mixed_precision=False,
-              resume_dir=None, dropout_masks_in_pipeline=True, log=print):
+              input_scaling="unit", bias_initializer="zeros", resume_dir=None, dropout_masks_in_pipeline=True,
+              log=print):
     """Train one (dataset, model, seed) run, writing checkpoint_paths[e] after epoch e.
 
     Killed at any point, a rerun with the same resume_dir (default: `.resume` beside the
@@ -305,7 +317,7 @@ def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, l
                     learning_rate=learning_rate, lr_halving_epochs=lr_halving_epochs, dropout=dropout,
                     augmentation=augmentation, steps_per_execution=steps_per_execution, jit_compile=jit_compile,
                     intra_op_threads=intra_op_threads, inter_op_threads=inter_op_threads,
-                    mixed_precision=mixed_precision)
+                    mixed_precision=mixed_precision, input_scaling=input_scaling, bias_initializer=bias_initializer)
     resume = ResumeState(resume_dir or Path(checkpoint_paths[0]).parent / ".resume",
                          run_fingerprint(dataset, **settings), log)
     tf = configure_tensorflow(intra_op_threads, inter_op_threads)
@@ -318,7 +330,8 @@ def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, l
     keras.mixed_precision.set_global_policy(policy)
 
     keras.utils.set_random_seed(derive_seed(seed, "init"))
-    model = build_model(model_name, dataset.input_shape, dataset.num_classes, seed, dropout)
+    model = build_model(model_name, dataset.input_shape, dataset.num_classes, seed, dropout, bias_initializer,
+                        input_scaling)
     steps = math.ceil(len(dataset.y_train) / batch_size)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate_schedule(learning_rate, lr_halving_epochs, steps, epochs)),
@@ -376,8 +389,8 @@ def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, l
         # over every remaining epoch and exactly `steps` steps per epoch (epoch_steps_runner).
         batches = iter(train_dataset(dataset.x_train, dataset.y_train, batch_size, derive_seed(seed, "shuffle"),
                                      derive_seed(seed, "augment"), augmentation, start, epochs,
-                                     dropout=(seed, specs) if specs else None))
-        val = eval_dataset(dataset.x_val, dataset.y_val, 1024)
+                                     dropout=(seed, specs) if specs else None, input_scaling=input_scaling))
+        val = eval_dataset(dataset.x_val, dataset.y_val, 1024, input_scaling)
         run_epoch = epoch_steps_runner(model, steps, steps_per_execution)
         for epoch in range(start, epochs):
             model.reset_metrics()
