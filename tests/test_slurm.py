@@ -345,7 +345,7 @@ def job_of(jobs: dict, comment_prefix: str) -> str:
 def slurm_run(cluster, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("slurm")
     # no subspace sampling, landscape, shift or CKA: their TensorFlow jobs get the same
-    # set-resources as train/predict (checked statically above) and would add minutes
+    # set-resources as train/evaluate_checkpoints (checked statically above) and would add minutes
     config = write_config(workdir, {"subspace": {"methods": []}, "landscape": {"enabled": False},
                                     "shift": {"corruptions": []}, "cka": {"enabled": False}})
     t0 = time.monotonic()
@@ -388,7 +388,7 @@ def test_provenance_records_the_slurm_job_ids(slurm_run):
     base = workdir / "results/digits/small_cnn"
     for seed in slurm_run.tiny["seeds"]:
         train = job_of(jobs, f"rule_train_wildcards_digits_small_cnn_{seed}")
-        predict = job_of(jobs, f"rule_predict_wildcards_digits_small_cnn_{seed}")
+        predict = job_of(jobs, f"rule_evaluate_checkpoints_wildcards_digits_small_cnn_{seed}")
         assert io.read_provenance(base / f"seed{seed}/predictions.parquet")["slurm_job_id"] == predict
         assert io.read_provenance(base / f"seed{seed}/history.parquet")["slurm_job_id"] == train
         for ckpt in sorted((base / f"seed{seed}/checkpoints").glob("epoch*.weights.h5")):
