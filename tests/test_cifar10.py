@@ -1,18 +1,25 @@
 """deepens.cifar10 on a tiny fake CIFAR-10 written in the official Python 2 pickle format."""
+import hashlib
+import http.server
 import io
 import os
 import pickle
+import socket
 import struct
 import subprocess
 import sys
 import tarfile
-import types
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from deepens import cifar10
+from deepens.data import prepare_cifar10
 from deepens.cifar10 import DatasetFileError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
            "dog", "frog", "horse", "ship", "truck"]
@@ -160,29 +167,233 @@ def test_module_does_not_import_tensorflow():
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
 
 
-def test_download_uses_keras_get_file_and_safe_loader(release, tmp_path, monkeypatch):
-    calls = []
+# --- 1b. downloading (standard library only, from a local HTTP server) ---------------
 
-    def get_file(fname, origin, cache_dir, file_hash):
-        calls.append((fname, origin, cache_dir, file_hash))
-        return str(release["tar"])
+class _Server:
+    """A local HTTP server in a thread: files maps a URL path to bytes; requests logs paths."""
 
-    monkeypatch.setitem(sys.modules, "keras",
-                        types.SimpleNamespace(utils=types.SimpleNamespace(get_file=get_file)))
-    d = cifar10.load_cifar10(None, tmp_path / "scratch")
-    assert calls == [("cifar-10-python.tar.gz", cifar10.URL, str(tmp_path / "scratch"),
-                      "c58f30108f718f92721af3b95e74349a")]
-    assert d["x_train"].shape == (5 * PER_BATCH, 32, 32, 3)
+    def __init__(self, files):
+        self.files, self.requests, self.short_by = dict(files), [], 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.requests.append(self.path)
+                body = outer.files.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body) + outer.short_by))
+                self.end_headers()
+                self.wfile.write(body)
+                self.close_connection = True
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
+                                       daemon=True)
+        self.thread.start()
+
+    def url(self, path="/cifar-10-python.tar.gz"):
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
 
-def test_download_failure_says_to_set_dataset_path(tmp_path, monkeypatch):
-    def get_file(*args, **kwargs):
-        raise OSError("network unreachable")
+@pytest.fixture(autouse=True)
+def _no_proxy_no_home_cache(monkeypatch, tmp_path):
+    """Requests go straight to 127.0.0.1, and nothing is ever cached in the real home."""
+    for var in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv(var.upper(), raising=False)
+    monkeypatch.setenv("DEEPENS_CACHE", str(tmp_path / "default-cache"))
 
-    monkeypatch.setitem(sys.modules, "keras",
-                        types.SimpleNamespace(utils=types.SimpleNamespace(get_file=get_file)))
-    with pytest.raises(DatasetFileError, match="dataset.path"):
-        cifar10.load_cifar10(None, tmp_path / "scratch")
+
+@pytest.fixture
+def serve():
+    servers = []
+
+    def start(files):
+        servers.append(_Server(files))
+        return servers[-1]
+
+    yield start
+    for srv in servers:
+        srv.close()
+
+
+def md5_of(data):
+    return hashlib.md5(data).hexdigest()
+
+
+def closed_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def assert_same(a, b):
+    for key in ("x_train", "y_train", "x_test", "y_test"):
+        np.testing.assert_array_equal(a[key], b[key])
+    assert a["class_names"] == b["class_names"]
+
+
+def test_download_loads_equal_to_the_local_file(release, tmp_path, serve):
+    body = release["tar"].read_bytes()
+    srv = serve({"/cifar-10-python.tar.gz": body})
+    cache = tmp_path / "cache"
+    got = cifar10.load_cifar10(None, tmp_path / "scratch", url=srv.url(), md5=md5_of(body),
+                               cache_dir=cache)
+    assert_same(got, cifar10.load_cifar10(release["tar"], tmp_path / "scratch2"))
+    assert srv.requests == ["/cifar-10-python.tar.gz"]
+    # Cached under its final name only (no temporary file), byte for byte.
+    assert [p.name for p in cache.iterdir()] == ["cifar-10-python.tar.gz"]
+    assert (cache / "cifar-10-python.tar.gz").read_bytes() == body
+    assert [p.name for p in (tmp_path / "scratch").iterdir()] == []  # extraction cleaned up
+
+
+def test_prepare_cifar10_records_the_url_and_digest_of_a_download(release, tmp_path, serve):
+    body = release["tar"].read_bytes()
+    srv = serve({"/cifar-10-python.tar.gz": body})
+    ds = prepare_cifar10(None, 2, tmp_path / "scratch", url=srv.url(), md5=md5_of(body),
+                         cache_dir=tmp_path / "cache")
+    assert ds.meta == {"source": srv.url(), "source_sha256": hashlib.sha256(body).hexdigest()}
+    assert len(ds.y_val) == 2 and len(ds.y_train) == 5 * PER_BATCH - 2
+
+
+def test_md5_mismatch_is_refused_and_nothing_is_cached(release, tmp_path, serve):
+    good = release["tar"].read_bytes()
+    tampered = good[:-1] + bytes([good[-1] ^ 0xFF])
+    srv = serve({"/cifar-10-python.tar.gz": tampered})
+    cache = tmp_path / "cache"
+    with pytest.raises(DatasetFileError) as err:
+        cifar10.load_cifar10(None, tmp_path / "scratch", url=srv.url(), md5=md5_of(good),
+                             cache_dir=cache)
+    msg = str(err.value)
+    assert "md5 mismatch" in msg and srv.url() in msg and "dataset.path" in msg
+    assert str(cache / "cifar-10-python.tar.gz") in msg
+    assert md5_of(tampered) in msg and md5_of(good) in msg
+    assert list(cache.iterdir()) == []  # neither the bad file nor a temporary one
+    # The expected md5 defaults to the official release's.
+    with pytest.raises(DatasetFileError, match="c58f30108f718f92721af3b95e74349a"):
+        cifar10.download(cache, url=srv.url())
+    assert cifar10.MD5 == "c58f30108f718f92721af3b95e74349a"
+    assert list(cache.iterdir()) == []
+
+
+def test_cached_good_file_is_reused_without_a_request(release, tmp_path, serve, monkeypatch):
+    body = release["tar"].read_bytes()
+    srv = serve({"/cifar-10-python.tar.gz": body})
+    cache = tmp_path / "cache"
+    first = cifar10.download(cache, url=srv.url(), md5=md5_of(body))
+    assert len(srv.requests) == 1
+    assert cifar10.download(cache, url=srv.url(), md5=md5_of(body)) == first
+    assert len(srv.requests) == 1
+    # The default cache directory is $DEEPENS_CACHE; a good file there needs no network.
+    monkeypatch.setenv("DEEPENS_CACHE", str(cache))
+    offline = f"http://127.0.0.1:{closed_port()}/cifar-10-python.tar.gz"
+    got = cifar10.load_cifar10(None, tmp_path / "scratch", url=offline, md5=md5_of(body))
+    assert_same(got, cifar10.load_cifar10(release["tar"], tmp_path / "scratch2"))
+    assert len(srv.requests) == 1
+
+
+def test_cached_bad_file_is_downloaded_again(release, tmp_path, serve):
+    body = release["tar"].read_bytes()
+    srv = serve({"/cifar-10-python.tar.gz": body})
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "cifar-10-python.tar.gz").write_bytes(body[: len(body) // 2])
+    cifar10.download(cache, url=srv.url(), md5=md5_of(body))
+    assert len(srv.requests) == 1
+    assert (cache / "cifar-10-python.tar.gz").read_bytes() == body
+
+
+def test_default_cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPENS_CACHE", str(tmp_path / "c"))
+    assert cifar10.default_cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("DEEPENS_CACHE")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cifar10.default_cache_dir() == tmp_path / "home" / ".cache" / "deepens"
+
+
+def _assert_offline_message(msg, url):
+    assert "cannot reach" in msg and url in msg
+    assert "set the config key dataset.path" in msg and "cifar-10-python.tar.gz" in msg
+
+
+def test_unreachable_url_says_to_set_dataset_path(tmp_path):
+    url = f"http://127.0.0.1:{closed_port()}/"
+    cache = tmp_path / "cache"
+    with pytest.raises(DatasetFileError) as err:
+        cifar10.load_cifar10(None, tmp_path / "scratch", url=url, cache_dir=cache)
+    _assert_offline_message(str(err.value), url)
+    assert list(cache.iterdir()) == []
+
+
+def test_unknown_host_says_to_set_dataset_path(tmp_path, monkeypatch):
+    def no_dns(*args, **kwargs):  # a DNS failure, without asking a resolver that may hang
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    url = "http://cifar.invalid/cifar-10-python.tar.gz"
+    with pytest.raises(DatasetFileError) as err:
+        cifar10.download(tmp_path / "cache", url=url)
+    assert "Name or service not known" in str(err.value)
+    _assert_offline_message(str(err.value), url)
+
+
+def test_silent_server_times_out_with_the_offline_message(tmp_path):
+    with socket.socket() as listener:  # accepts connections (backlog), never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/cifar-10-python.tar.gz"
+        with pytest.raises(DatasetFileError) as err:
+            cifar10.download(tmp_path / "cache", url=url, timeout=0.5)
+    _assert_offline_message(str(err.value), url)
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_http_error_and_short_download_are_refused(release, tmp_path, serve):
+    body = release["tar"].read_bytes()
+    srv = serve({"/cifar-10-python.tar.gz": body})
+    cache = tmp_path / "cache"
+    with pytest.raises(DatasetFileError, match=r"HTTP 404.*dataset\.path"):
+        cifar10.download(cache, url=srv.url("/missing.tar.gz"), md5=md5_of(body))
+    srv.short_by = 1000  # Content-Length promises more than is sent
+    with pytest.raises(DatasetFileError, match=rf"stopped after {len(body)} of {len(body) + 1000}"):
+        cifar10.download(cache, url=srv.url(), md5=md5_of(body))
+    assert list(cache.iterdir()) == []
+
+
+def test_download_works_without_tensorflow_or_keras(release, tmp_path, serve):
+    body = release["tar"].read_bytes()
+    srv = serve({"/cifar-10-python.tar.gz": body})
+    code = f"""
+import sys
+for name in ("tensorflow", "keras"):
+    try:
+        __import__(name)
+    except ImportError:
+        pass
+    else:
+        sys.exit(name + " is importable: the blocker is not active")
+from deepens import cifar10
+d = cifar10.load_cifar10(None, {str(tmp_path / "scratch")!r}, url={srv.url()!r},
+                         md5={md5_of(body)!r}, cache_dir={str(tmp_path / "cache")!r})
+assert not any(m in sys.modules for m in ("tensorflow", "keras")), "imported"
+print(d["x_train"].shape, d["y_test"].tolist())
+"""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "tf_blocker"),
+                                                       *sys.path]))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[0] == f"(15, 32, 32, 3) {release['labels']['test_batch']}"
+    assert srv.requests == ["/cifar-10-python.tar.gz"]
 
 
 # --- 2. hostile pickles --------------------------------------------------------------
