@@ -6,6 +6,7 @@ rule train:
         history=HISTORY,
     log:
         "logs/train/{dataset}/{model}/seed{seed}.log",
+        timing="logs/train/{dataset}/{model}/seed{seed}.timing.tsv",
     benchmark:
         "benchmarks/train/{dataset}/{model}/seed{seed}.tsv"
     params:

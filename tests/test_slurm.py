@@ -35,6 +35,7 @@ import yaml
 from workflow_helpers import ROOT, SNAKEMAKE, planned_jobs, snakemake, write_config
 
 from deepens import io
+from deepens.provenance import read_log_record
 
 BASE_PROFILE = ROOT / "profiles" / "slurm"
 CI_PROFILE = ROOT / "profiles" / "slurm-local-ci"
@@ -383,21 +384,23 @@ def test_every_job_went_through_sbatch(slurm_run):
         assert rec["cpus"] == str(slurm_run.tiny.get("train", {}).get("intra_op_threads", 1)), rec
 
 
-def test_provenance_records_the_slurm_job_ids(slurm_run):
+def test_job_logs_record_the_slurm_job_ids(slurm_run):
+    """Each job's execution record (its log; never the artifact's bytes) names its SLURM job."""
     workdir, jobs = slurm_run.workdir, slurm_run.jobs
-    base = workdir / "results/digits/small_cnn"
+    logs = workdir / "logs"
     for seed in slurm_run.tiny["seeds"]:
         train = job_of(jobs, f"rule_train_wildcards_digits_small_cnn_{seed}")
-        predict = job_of(jobs, f"rule_evaluate_checkpoints_wildcards_digits_small_cnn_{seed}")
-        assert io.read_provenance(base / f"seed{seed}/predictions.parquet")["slurm_job_id"] == predict
-        assert io.read_provenance(base / f"seed{seed}/history.parquet")["slurm_job_id"] == train
-        for ckpt in sorted((base / f"seed{seed}/checkpoints").glob("epoch*.weights.h5")):
-            with h5py.File(ckpt) as f:
-                assert json.loads(f.attrs["deepens.provenance"])["slurm_job_id"] == train, ckpt
+        evaluate = job_of(jobs, f"rule_evaluate_checkpoints_wildcards_digits_small_cnn_{seed}")
+        assert read_log_record(logs / f"train/digits/small_cnn/seed{seed}.log")["slurm_job_id"] == train
+        assert read_log_record(logs / f"evaluate_checkpoints/digits/small_cnn/seed{seed}.log")["slurm_job_id"] \
+            == evaluate
+        with h5py.File(workdir / f"results/digits/small_cnn/seed{seed}/checkpoints/epoch001.weights.h5") as f:
+            assert "slurm_job_id" not in json.loads(f.attrs["deepens.provenance"])
     group = job_of(jobs, "rule_analysis_digits_small_cnn")
-    tables = sorted((base / "tables").glob("*.parquet"))
-    assert len(tables) >= 10
-    ids = {t.name: io.read_provenance(t)["slurm_job_id"] for t in tables}
+    table_logs = sorted(p for p in logs.glob("*/digits/small_cnn.log")
+                        if (workdir / "results/digits/small_cnn/tables" / f"{p.parent.parent.name}.parquet").exists())
+    assert len(table_logs) >= 10
+    ids = {p.parent.parent.name: read_log_record(p)["slurm_job_id"] for p in table_logs}
     assert set(ids.values()) == {group}, ids   # every table from the one grouped SLURM job
 
 

@@ -429,7 +429,7 @@ def test_acceptance_that_cannot_be_met_fails_clearly(trained):
 
 @needs_tf
 def test_bad_settings_fail_before_any_work(trained):
-    with pytest.raises(ValueError, match="'swag' is not a sampling method"):
+    with pytest.raises(ValueError, match="unknown subspace method 'swag'"):
         sample(trained, "swag")
     with pytest.raises(ValueError, match=r"subspace\.dropout\.plane_scale"):
         sample(trained, "dropout", ensemble_scale=0.1, plane_scale=1.0)

@@ -1,15 +1,18 @@
-"""Glue shared by the rule scripts: log redirection, the job's own config slice, one-table jobs."""
+"""Glue shared by the rule scripts: log redirection, the job's provenance, one-table jobs."""
 from deepens.io import write_table
 from deepens.logs import redirect_output
 from deepens.provenance import Provenance
 
 
 def start(snakemake, inputs=None):
-    """Open the job's log and return a Provenance holding its wildcards, params and input hashes."""
+    """Open the job's log, print its execution record there and return its Provenance (wildcards,
+    params and input hashes, embedded in every artifact it writes)."""
     redirect_output(snakemake.log[0])
     config = {"rule": snakemake.rule, "wildcards": dict(snakemake.wildcards.items()),
-              "params": dict(snakemake.params.items()), "threads": snakemake.threads}
-    return Provenance(config, inputs=list(snakemake.input) if inputs is None else inputs)
+              "params": dict(snakemake.params.items())}
+    prov = Provenance(config, inputs=list(snakemake.input) if inputs is None else inputs, threads=snakemake.threads)
+    prov.log_volatile()
+    return prov
 
 
 def table_job(snakemake, build):

@@ -8,10 +8,18 @@ from deepens.io import write_table  # noqa: E402
 from deepens.predict import evaluate_checkpoints  # noqa: E402
 
 prov = _job.start(snakemake)  # noqa: F821
-p, out = snakemake.params, snakemake.output  # noqa: F821
-dataset = load_dataset(snakemake.input.dataset)  # noqa: F821
-reps = None if p.representations is None else {**p.representations, "path": out.representations,
-                                               "provenance": prov.record()}
-table = evaluate_checkpoints(dataset, list(snakemake.input.checkpoints), p.epochs, p.batch_size,  # noqa: F821
-                             p.intra_op_threads, p.inter_op_threads, representations=reps)
-write_table(table, out.predictions, prov.record(), row_group_size=len(dataset.y_test) + len(dataset.y_val))
+p, i, out = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
+# Each product records only what it depends on: the predictions not the CKA settings, the
+# features not the forward-pass batch size and only the checkpoints they read.
+shared = {k: v for k, v in p.items() if k not in ("batch_size", "representations")}
+dataset = load_dataset(i.dataset)
+reps = None
+if p.representations is not None:
+    read = [c for e, c in zip(p.epochs, i.checkpoints) if e in p.representations["epochs"]]
+    reps = {**p.representations, "path": out.representations,
+            "provenance": prov.record(params={**shared, "representations": p.representations},
+                                      inputs=[i.dataset, *read])}
+table = evaluate_checkpoints(dataset, list(i.checkpoints), p.epochs, p.batch_size, p.intra_op_threads,
+                             p.inter_op_threads, representations=reps)
+write_table(table, out.predictions, prov.record(params={**shared, "batch_size": p.batch_size}),
+            row_group_size=len(dataset.y_test) + len(dataset.y_val))

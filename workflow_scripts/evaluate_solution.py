@@ -9,18 +9,46 @@ from deepens.shift import load_shift_set  # noqa: E402
 from deepens.subspace_sampling import evaluate_solution  # noqa: E402
 
 prov = _job.start(snakemake)  # noqa: F821
-w, p, out = snakemake.wildcards, snakemake.params, snakemake.output  # noqa: F821
-s = p.settings
-dataset = load_dataset(snakemake.input.dataset)  # noqa: F821
-shift = s["shift"]
+w, p, i, out = snakemake.wildcards, snakemake.params, snakemake.input, snakemake.output  # noqa: F821
+s, shift = p.settings, p.settings["shift"]
+checkpoints = dict(zip(s["epochs"], i.checkpoints))
+dataset = load_dataset(i.dataset)
 sets = None if shift is None else {c: load_shift_set(path, dataset.y_test)
-                                   for c, path in zip(shift["corruptions"], snakemake.input.shift_sets)}  # noqa: F821
+                                   for c, path in zip(shift["corruptions"], i.shift_sets)}
+
+
+def record(output):
+    """The provenance of one output: only the settings and inputs it depends on, so changing one
+    method's settings (or adding one) leaves every other output byte-identical."""
+    kind, _, name = output.partition("_")
+    method = s["methods"].get(name)
+    solution = {"final_epoch": s["final_epoch"], "late_epochs": s["late_epochs"], "rank": s["rank"],
+                "recompute_batch_norm": s["recompute_batch_norm"], "bn_examples": s["bn_examples"]}
+    epochs = [s["final_epoch"], *s["late_epochs"]]
+    settings = {**solution, "method": {name: method}}
+    if kind == "shift":  # a method's member is its ensemble samples: the plane samples' settings do not reach it
+        settings["method"] = {name: {k: v for k, v in (method or {}).items() if not k.startswith("plane_")}}
+        settings["shift"] = {"corruptions": shift["corruptions"], "samples": shift["samples"]}
+        if name == "snapshot":
+            settings = {"snapshot_epochs": shift["snapshot_epochs"], "shift": settings["shift"]}
+            epochs = shift["snapshot_epochs"]
+        elif name == "final":
+            settings = {"final_epoch": s["final_epoch"], "shift": settings["shift"]}
+            epochs = [s["final_epoch"]]
+    inputs = [i.dataset, *(checkpoints[e] for e in sorted(set(epochs)))]
+    if kind == "shift":
+        inputs += list(i.shift_sets)
+    params = {"code": p.code, "batch_size": p.batch_size, "intra_op_threads": p.intra_op_threads,
+              "inter_op_threads": p.inter_op_threads, "settings": settings}
+    return prov.record(params=params, inputs=inputs)
+
+
 evaluate_solution(
-    dataset=dataset, checkpoint_paths=dict(zip(s["epochs"], snakemake.input.checkpoints)),  # noqa: F821
-    final_epoch=s["final_epoch"], seed=int(w.seed), late_epochs=s["late_epochs"], methods=dict(s["methods"]),
+    dataset=dataset, checkpoint_paths=checkpoints, final_epoch=s["final_epoch"], seed=int(w.seed),
+    late_epochs=s["late_epochs"], methods=dict(s["methods"]),
     sample_paths={m: out[f"samples_{m}"] for m in s["methods"]}, shift_sets=sets,
     shift_paths={m: out[f"shift_{m}"] for m in (shift["members"] if shift else [])},
     shift_samples=shift["samples"] if shift else None, snapshot_epochs=shift["snapshot_epochs"] if shift else [],
     batch_size=p.batch_size, intra_op_threads=p.intra_op_threads, inter_op_threads=p.inter_op_threads,
     rank=s["rank"], recompute_batch_norm=s["recompute_batch_norm"], bn_examples=s["bn_examples"],
-    provenance=prov.record())
+    provenance=record)

@@ -38,15 +38,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .io import PROVENANCE_KEY, atomic_path
-from .provenance import sha256_file, workflow_root
+from .provenance import read_log_record, sha256_file, workflow_root
 
 PROVENANCE_ATTR = PROVENANCE_KEY.decode()
 KINDS = ("dataset", "checkpoint", "history", "predictions", "samples", "shift_set", "shift_predictions",
          "representations", "table", "figure", "config", "other")
 FIGURE_SUFFIXES = {".png", ".pdf", ".svg"}
-# Columns that hold wall-clock measurements by design: never the same twice, so not compared
-# (every other column of the file still is). Keyed by artifact kind.
-VOLATILE_COLUMNS = {"history": frozenset({"seconds"})}
 DEFAULT_OUT = "results/audit"
 
 STATUS_IDENTICAL = "identical"
@@ -246,9 +243,9 @@ def _arrow_values(column: pa.ChunkedArray):
     return _object_array(arr.to_pylist())  # nulls as None
 
 
-def compare_parquet(a, b, ignore_columns=()) -> str | None:
+def compare_parquet(a, b) -> str | None:
     """Schema (field names, types, nullability, metadata other than provenance) and every
-    column exactly, row by row, except `ignore_columns` (wall-clock columns)."""
+    column exactly, row by row."""
     ta, tb = pq.read_table(a), pq.read_table(b)
     sa, sb = ta.schema, tb.schema
     if sa.names != sb.names:
@@ -267,8 +264,6 @@ def compare_parquet(a, b, ignore_columns=()) -> str | None:
     if ta.num_rows != tb.num_rows:
         return f"rows: {ta.num_rows} vs {tb.num_rows}"
     for name in sa.names:
-        if name in ignore_columns:
-            continue
         va, vb = _arrow_values(ta[name]), _arrow_values(tb[name])
         if va.dtype != vb.dtype:  # e.g. nulls in one file only
             va, vb = _object_array(va.tolist()), _object_array(vb.tolist())
@@ -371,8 +366,7 @@ def compare_files(original, rederived, kind=None) -> str | None:
 
     Equal sha256 is identical. Otherwise by format: .h5 (datasets and attributes),
     .parquet (schema and columns), .npz (arrays), anything else bytes. The provenance
-    record (wall times, host) is never compared; nor are the wall-clock columns of
-    VOLATILE_COLUMNS for that kind.
+    record is compared separately (compare_params).
     """
     original, rederived = Path(original), Path(rederived)
     kind = kind or artifact_kind(original)
@@ -383,7 +377,7 @@ def compare_files(original, rederived, kind=None) -> str | None:
         if suffix == ".h5":
             return compare_h5(original, rederived)
         if suffix == ".parquet":
-            return compare_parquet(original, rederived, VOLATILE_COLUMNS.get(kind, ()))
+            return compare_parquet(original, rederived)
         if suffix == ".npz":
             return compare_npz(original, rederived)
     except (OSError, ValueError, pa.ArrowException, KeyError) as err:
@@ -417,7 +411,7 @@ def compare_params(original: dict | None, rederived: dict | None):
 
 
 def provenance_notes(original: dict | None, rederived: dict | None) -> list[str]:
-    """Informational differences between two provenance records: packages, platform, code."""
+    """Informational differences between two provenance records: packages, device."""
     notes = []
     if not original or not rederived:
         return notes
@@ -426,12 +420,9 @@ def provenance_notes(original: dict | None, rederived: dict | None) -> list[str]
                if pkg_a.get(k) != pkg_b.get(k)]
     if changed:
         notes.append("packages differ: " + ", ".join(changed))
-    if original.get("platform") != rederived.get("platform"):
-        notes.append(f"platform {original.get('platform')} vs {rederived.get('platform')}")
-    code_a, code_b = original.get("code") or {}, rederived.get("code") or {}
-    if code_a.get("workflow_sha256") != code_b.get("workflow_sha256"):
-        notes.append("workflow files changed since (workflow_sha256 "
-                     f"{str(code_a.get('workflow_sha256'))[:12]} vs {str(code_b.get('workflow_sha256'))[:12]})")
+    dev_a, dev_b = original.get("device"), rederived.get("device")
+    if dev_a != dev_b:
+        notes.append(f"device {json.dumps(dev_a, sort_keys=True)} vs {json.dumps(dev_b, sort_keys=True)}")
     return notes
 
 
@@ -482,15 +473,17 @@ def build_manifest(workdir, skip=(), dag: dict | None = None, results="results")
         except (OSError, ValueError, KeyError, pa.ArrowException) as err:
             prov, error = None, f"provenance unreadable: {type(err).__name__}: {err}"
         cfg = (prov or {}).get("config") or {}
-        code = (prov or {}).get("code") or {}
         out = dag.get(rel)
+        # when and from which commit: the job's execution record in its log (not in the artifact)
+        main_log = out.log.split(",")[0].strip() if out and out.log and out.log != "-" else None
+        run = (read_log_record(workdir / main_log) if main_log else None) or {}
         rows.append({
             "path": rel, "kind": kind, "size": path.stat().st_size, "sha256": sha256_file(path),
             "rule": cfg.get("rule"),
             "wildcards": json.dumps(cfg["wildcards"], sort_keys=True) if "wildcards" in cfg else None,
-            "started_utc": (prov or {}).get("started_utc"),
-            "git_commit": code.get("git_commit") and code["git_commit"] + ("+dirty" if code.get("git_dirty") else ""),
-            "workflow_sha256": code.get("workflow_sha256"),
+            "started_utc": run.get("started_utc"),
+            "git_commit": run.get("git_commit") and run["git_commit"] + ("+dirty" if run.get("git_dirty") else ""),
+            "workflow_sha256": run.get("workflow_sha256"),
             "dag_rule": out.rule if out else None,
             "dag_status": out.status if out else "not in DAG",
             "lineage": error,
@@ -740,8 +733,6 @@ def assess(path: str, kind: str, job: Job, role: str, result: dict, workdir: Pat
         prov_a = prov_b = None
     param_kind, param_detail = compare_params(prov_a, prov_b)
     notes += provenance_notes(prov_a, prov_b)
-    if kind in VOLATILE_COLUMNS and difference is None and row["original_sha256"] != row["rederived_sha256"]:
-        notes.append("wall-clock column(s) not compared: " + ", ".join(sorted(VOLATILE_COLUMNS[kind])))
     if prov_a is None and dag_status in ("params changed", "rule implementation changed"):
         # No provenance of its own (figures): Snakemake's record of the original job says whether
         # its params (config slice and library hash, not told apart) or its script changed.

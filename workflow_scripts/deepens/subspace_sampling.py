@@ -167,6 +167,22 @@ class SolutionRun:
                          f">= {threshold})")
 
 
+def check_method_settings(method, settings: dict):
+    """Fail before any work on an unknown method or settings its samplers would reject later."""
+    if method not in METHODS:
+        raise ValueError(f"unknown subspace method {method!r}; expected one of {METHODS}")
+    if method == "averaging":
+        return
+    for purpose in PURPOSES:
+        n = settings.get(f"{purpose}_samples", 0)
+        if int(n) < 1:
+            raise ValueError(f"subspace.{purpose}_samples must be >= 1, got {n}")
+        scale = settings.get(f"{purpose}_scale", 0.0)
+        if method == "dropout" and not 0 <= scale < 1:
+            raise ValueError(f"subspace.dropout.{purpose}_scale is the largest drop probability and must be in "
+                             f"[0, 1), got {scale}")
+
+
 def _accuracy(probs, labels) -> float:
     return float(np.mean(probs.argmax(axis=1) == labels))
 
@@ -175,6 +191,7 @@ def sample_method(run: SolutionRun, method, settings: dict, shift: ShiftMember |
                   diagonal_plane_uniform=True) -> pa.Table:
     """One method's samples table; adds its first `shift_samples` ensemble samples (all when None;
     the weight average for averaging) to `shift`, the method's member under dataset shift."""
+    check_method_settings(method, settings)
     ds, t0, parts = run.dataset, time.perf_counter(), []
     if method == "averaging":
         run.set_average()
@@ -221,25 +238,30 @@ def sample_method(run: SolutionRun, method, settings: dict, shift: ShiftMember |
 def evaluate_solution(*, dataset, checkpoint_paths: dict, final_epoch, seed, late_epochs, methods: dict,
                       sample_paths: dict, shift_sets: dict | None, shift_paths: dict, shift_samples, snapshot_epochs,
                       batch_size, intra_op_threads, inter_op_threads, rank=None, recompute_batch_norm=True,
-                      bn_examples=2000, provenance=None, log=print):
+                      bn_examples=2000, provenance=lambda output: {}, log=print):
     """Write every method's samples table (sample_paths[method]) and every shift member's table
     (shift_paths[member]: final, snapshot, methods; none when shift_sets is None).
 
     methods: method -> its settings (ensemble/plane samples and scales, acceptance).
     shift_sets: corruption -> shift.load_shift_set dict.
+    provenance: output name ("samples_<method>", "shift_<member>") -> the provenance it records.
     """
+    for method, settings in methods.items():
+        check_method_settings(method, settings)
+    missing = sorted(set(map(int, snapshot_epochs)) - set(map(int, checkpoint_paths))) if shift_sets else []
+    if missing:
+        raise ValueError(f"the snapshot member needs the checkpoints of epochs {missing}; got {sorted(checkpoint_paths)}")
     run = SolutionRun(dataset=dataset, checkpoint_paths=checkpoint_paths, final_epoch=final_epoch, seed=seed,
                       late_epochs=late_epochs, batch_size=batch_size, intra_op_threads=intra_op_threads,
                       inter_op_threads=inter_op_threads, rank=rank, recompute_batch_norm=recompute_batch_norm,
                       bn_examples=bn_examples, log=log)
-    provenance = provenance or {}
 
     def member(name):
         return None if shift_sets is None else ShiftMember(name, dataset.x_test, dataset.y_test, shift_sets)
 
     def finish(m):
         if m is not None:
-            write_table(m.table(), shift_paths[m.name], provenance)
+            write_table(m.table(), shift_paths[m.name], provenance(f"shift_{m.name}"))
             log(f"shift member {m.name}: {m.count} weight vector(s), clean accuracy {m.clean_accuracy():.4f}")
 
     for name, epochs in (("final", [run.final_epoch]), ("snapshot", list(snapshot_epochs))):
@@ -252,7 +274,7 @@ def evaluate_solution(*, dataset, checkpoint_paths: dict, final_epoch, seed, lat
     for method in sorted(methods, key=METHODS.index):
         m = member(method)
         table = sample_method(run, method, methods[method], m, shift_samples)
-        write_table(table, sample_paths[method], provenance)
+        write_table(table, sample_paths[method], provenance(f"samples_{method}"))
         finish(m)
     return run
 

@@ -194,8 +194,14 @@ def learning_rate_schedule(learning_rate, halving_epochs, steps_per_epoch, epoch
         boundaries, [learning_rate * 0.5 ** i for i in range(n + 1)])
 
 
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
+
+
 def save_checkpoint(model, manifest, path, epoch, provenance):
-    """Keras 3 .weights.h5 plus a variable manifest, the model spec and provenance, written atomically."""
+    """Keras 3 .weights.h5 plus a variable manifest, the model spec and provenance, written atomically.
+
+    The file holds the optimizer's state too (Keras saves a compiled model's optimizer): that is
+    the resume state; `publish_weights` writes the published checkpoints without it."""
     with atomic_path(path, suffix=".tmp.weights.h5") as tmp:
         model.save_weights(tmp)
         with h5py.File(tmp, "a") as f:
@@ -203,6 +209,20 @@ def save_checkpoint(model, manifest, path, epoch, provenance):
             f.attrs[MODEL_ATTR] = json.dumps(model.spec, sort_keys=True)
             f.attrs["epoch"] = epoch
             f.attrs[PROVENANCE_KEY.decode()] = json.dumps(provenance, sort_keys=True, default=str)
+
+
+def publish_weights(source, path):
+    """Copy a resume checkpoint to `path` (atomically) without the optimizer: the published
+    checkpoint holds the model's variables, their manifest, the model spec and provenance only,
+    so readers taking every float dataset get the weights and nothing else (a third of the bytes
+    for Adam). Same source content, same bytes."""
+    with atomic_path(path, suffix=".tmp.weights.h5") as tmp, h5py.File(source, "r") as src, \
+            h5py.File(tmp, "w") as dst:
+        for key in sorted(src.attrs):
+            dst.attrs[key] = src.attrs[key]
+        for name in sorted(src):
+            if name != "optimizer":
+                src.copy(src[name], dst, name=name)
 
 
 def epoch_steps_runner(model, steps, steps_per_execution):
@@ -277,14 +297,9 @@ class ResumeState:
             tmp.write_text(json.dumps({"fingerprint": self.fingerprint, "history": rows}))
 
     def publish(self, paths):
-        """Link (or copy) every epoch's checkpoint to its final path, atomically."""
+        """Every epoch's checkpoint at its final path, without the optimizer (publish_weights)."""
         for epoch, path in enumerate(paths):
-            with atomic_path(path, suffix=".tmp.weights.h5") as tmp:
-                os.unlink(tmp)
-                try:
-                    os.link(self.checkpoint(epoch), tmp)
-                except OSError:
-                    shutil.copyfile(self.checkpoint(epoch), tmp)
+            publish_weights(self.checkpoint(epoch), path)
 
     def clear(self):
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -301,13 +316,15 @@ def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, l
               dropout, augmentation, steps_per_execution, jit_compile, intra_op_threads,
               inter_op_threads, checkpoint_paths, history_path, provenance, mixed_precision=False,
               input_scaling="unit", bias_initializer="zeros", resume_dir=None, dropout_masks_in_pipeline=True,
-              log=print):
+              timing_path=None, log=print):
     """Train one (dataset, model, seed) run, writing checkpoint_paths[e] after epoch e.
 
     Killed at any point, a rerun with the same resume_dir (default: `.resume` beside the
     checkpoints) continues from the last complete epoch and ends bit-identical to an
     uninterrupted run: data order, augmentation and dropout depend only on (seed, epoch),
-    and checkpoints carry the optimizer state.
+    and the resume checkpoints carry the optimizer state (the published ones do not).
+    The history table holds the epoch's metrics (HISTORY_COLUMNS); the wall-clock seconds of
+    every epoch go to `timing_path` (a TSV log), so equal training gives equal files.
     """
     if len(checkpoint_paths) != epochs + 1:
         raise ValueError(f"need {epochs + 1} checkpoint paths (epochs 0..{epochs}), got {len(checkpoint_paths)}")
@@ -401,9 +418,11 @@ def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, l
             logs.update({f"val_{k}": v for k, v in val_logs.items()})
             end_epoch(epoch, logs, t0)
     resume.publish(checkpoint_paths)
-    table = pa.Table.from_pylist(rows, schema=pa.schema(
-        [("epoch", pa.int32())] + [(k, pa.float64()) for k in
-                                   ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")]))
+    table = pa.Table.from_pylist([{k: r[k] for k in HISTORY_COLUMNS} for r in rows], schema=pa.schema(
+        [("epoch", pa.int32())] + [(k, pa.float64()) for k in HISTORY_COLUMNS[1:]]))
     write_table(table, history_path, provenance.record())
+    if timing_path is not None:  # wall-clock seconds per epoch: a log, never part of an artifact
+        with atomic_path(timing_path) as tmp:
+            tmp.write_text("epoch\tseconds\n" + "".join(f"{r['epoch']}\t{r['seconds']:.3f}\n" for r in rows))
     resume.clear()
     return table
