@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CORES ?= all
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint dry-run clean venv
+.PHONY: run test bench lint dry-run clean venv venv-gpu
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,20 @@ $(STAMP): requirements.txt
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# `make venv-gpu`: a separate venv for GPU machines (.venv-gpu) from requirements-gpu.txt:
+# tensorflow[and-cuda] of the same version as tensorflow-cpu, CUDA wheels pinned (docs/gpu.md).
+# `make run` and `make test` keep using the CPU venv; use the GPU one as
+# .venv-gpu/bin/snakemake ... or tools/gpu_check.sh.
+VENV_GPU := .venv-gpu
+STAMP_GPU := $(VENV_GPU)/.installed
+
+$(STAMP_GPU): requirements-gpu.txt
+	test -x $(VENV_GPU)/bin/python || $(PYTHON) -m venv $(VENV_GPU)
+	$(VENV_GPU)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-gpu.txt
+	touch $(STAMP_GPU)
+
+venv-gpu: $(STAMP_GPU)
 
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) $(ARGS)

@@ -27,6 +27,7 @@ import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
+from .devices import training_policy  # noqa: E402
 from .io import MANIFEST_ATTR, MODEL_ATTR, PROVENANCE_KEY, atomic_path, write_table  # noqa: E402
 from .seeds import derive_seed  # noqa: E402
 
@@ -341,9 +342,10 @@ def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, l
     import keras
 
     # float16 compute with float32 variables (and a float32 output layer and softmax) pays off
-    # on GPUs only; on a CPU training stays float32 whatever the config says.
+    # on GPUs only; on a CPU training stays float32 whatever the config says. The dropout masks
+    # are drawn in the input pipeline on a CPU only (deepens.devices.training_policy).
     on_gpu = bool(tf.config.list_physical_devices("GPU"))
-    policy = "mixed_float16" if mixed_precision and on_gpu else "float32"
+    policy, masks_in_pipeline = training_policy(on_gpu, mixed_precision, dropout_masks_in_pipeline)
     keras.mixed_precision.set_global_policy(policy)
 
     keras.utils.set_random_seed(derive_seed(seed, "init"))
@@ -359,7 +361,7 @@ def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, l
     dropouts = [l for l in model.layers if isinstance(l, keras.layers.Dropout)]
     # On a CPU the dropout masks are drawn ahead, in the input pipeline (same bits); on a GPU
     # Keras draws them on the device, which is faster than the host pipeline could.
-    specs = dropout_specs(model) if not on_gpu and dropout_masks_in_pipeline else []
+    specs = dropout_specs(model) if masks_in_pipeline else []
     if specs:
         feed_dropout_masks(model, specs)
     rows = resume.load()
