@@ -133,6 +133,20 @@ def get_dataset_source(wildcards):
     return [path] if path else []
 
 
+# --- where TensorFlow runs -----------------------------------------------------------------------
+def get_tensorflow_device(wildcards, resources):
+    """'gpu' when the job asks for a GPU (profiles/slurm: set-resources gpu: 1), else 'cpu'.
+
+    A params function of `resources`, so Snakemake does not count it as a params change."""
+    gpus = resources.get("gpu", 0) or 0
+    return "gpu" if int(gpus) > 0 or "gpu" in str(resources.get("gres", "")) else "cpu"
+
+
+def get_tensorflow_env(wildcards, params):
+    """The conda env of a TensorFlow job (--sdm conda): TensorFlow with its CUDA wheels on a GPU."""
+    return "../envs/training-gpu.yaml" if params.device == "gpu" else "../envs/training.yaml"
+
+
 # --- the per-run evaluation jobs ---------------------------------------------------------------
 def get_cka_trajectory_seed():
     return SEEDS[0] if CKA["trajectory_seed"] is None else CKA["trajectory_seed"]

@@ -16,6 +16,7 @@ rule evaluate_checkpoints:
         "benchmarks/evaluate_checkpoints/{dataset}/{model}/seed{seed}.tsv"
     params:
         code=script_code("evaluate_checkpoints.py"),
+        device=get_tensorflow_device,
         epochs=EPOCHS,
         batch_size=config["predict"]["batch_size"],
         representations=get_representation_settings,
@@ -26,7 +27,7 @@ rule evaluate_checkpoints:
         mem_mb=get_train_mem_mb,
         runtime=get_eval_runtime(checkpoint_images),
     conda:
-        "../envs/training.yaml"
+        get_tensorflow_env
     script:
         f"{SCRIPTS}/evaluate_checkpoints.py"
 
@@ -46,6 +47,7 @@ if SOLUTION_OUTPUTS:
             "benchmarks/evaluate_solution/{dataset}/{model}/seed{seed}.tsv"
         params:
             code=script_code("evaluate_solution.py"),
+            device=get_tensorflow_device,
             settings=get_solution_settings,
             batch_size=config["predict"]["batch_size"],
             intra_op_threads=get_intra_op_threads,
@@ -55,6 +57,6 @@ if SOLUTION_OUTPUTS:
             mem_mb=get_train_mem_mb,
             runtime=get_eval_runtime(solution_images),
         conda:
-            "../envs/training.yaml"
+            get_tensorflow_env
         script:
             f"{SCRIPTS}/evaluate_solution.py"

@@ -13,6 +13,7 @@ rule landscape_interpolation:
         "benchmarks/landscape_interpolation/{dataset}/{model}.tsv"
     params:
         code=script_code("landscape.py"),
+        device=get_tensorflow_device,
         endpoints=get_interpolation_keys(),
         pairs=get_interpolation_pairs(),
         points=LANDSCAPE["interpolation"]["points"],
@@ -26,7 +27,7 @@ rule landscape_interpolation:
         mem_mb=get_train_mem_mb,
         runtime=get_eval_runtime(interpolation_images),
     conda:
-        "../envs/training.yaml"
+        get_tensorflow_env
     script:
         f"{SCRIPTS}/landscape.py"
 
@@ -43,6 +44,7 @@ rule landscape_plane:
         "benchmarks/landscape_plane/{dataset}/{model}/{plane}.tsv"
     params:
         code=script_code("landscape.py"),
+        device=get_tensorflow_device,
         points=get_plane_points,
         resolution=LANDSCAPE["plane"]["resolution"],
         margin=LANDSCAPE["plane"]["margin"],
@@ -56,7 +58,7 @@ rule landscape_plane:
         mem_mb=get_train_mem_mb,
         runtime=get_eval_runtime(plane_images),
     conda:
-        "../envs/training.yaml"
+        get_tensorflow_env
     script:
         f"{SCRIPTS}/landscape.py"
 

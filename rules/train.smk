@@ -11,6 +11,7 @@ rule train:
         "benchmarks/train/{dataset}/{model}/seed{seed}.tsv"
     params:
         code=script_code("train.py"),
+        device=get_tensorflow_device,
         train=get_train_settings,
         resume_dir=get_resume_dir,
     threads: get_train_threads
@@ -18,6 +19,6 @@ rule train:
         mem_mb=get_train_mem_mb,
         runtime=get_train_runtime,
     conda:
-        "../envs/training.yaml"
+        get_tensorflow_env
     script:
         f"{SCRIPTS}/train.py"

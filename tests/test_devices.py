@@ -154,7 +154,7 @@ def test_with_a_gpu_keras_draws_the_dropout_masks(tmp_path, fake_gpu):
     reference, ref_table = _train(tmp_path, "keras", dropout_masks_in_pipeline=False)
     assert weights.keys() == reference.keys()
     assert all(np.array_equal(weights[k], reference[k]) for k in weights)
-    assert table.drop(["seconds"]).equals(ref_table.drop(["seconds"]))
+    assert table.equals(ref_table)
 
 
 def test_with_a_gpu_mixed_precision_trains_and_checkpoints_float32(tmp_path, fake_gpu):
@@ -184,6 +184,6 @@ def test_with_a_gpu_mixed_precision_resumes_bit_identical(tmp_path, fake_gpu):
     lines = []
     resumed, resumed_table = _train(tmp_path, "resumed", epochs=2, mixed_precision=True, log=lines.append)
     assert any(line.startswith("resuming after epoch 1") for line in lines)
-    assert any(k.startswith("optimizer/") and "inner_optimizer" in k for k in whole)  # LossScaleOptimizer
+    assert not any(k.startswith("optimizer") for k in whole)  # the loss-scale optimizer stays in the resume state
     assert whole.keys() == resumed.keys() and all(np.array_equal(whole[k], resumed[k]) for k in whole)
-    assert whole_table.drop(["seconds"]).equals(resumed_table.drop(["seconds"]))
+    assert whole_table.equals(resumed_table)

@@ -78,7 +78,7 @@ def workflow_rules() -> dict[str, str]:
 
 def gpu_rules() -> set[str]:
     """Rules that run TensorFlow (the training environment): they are the GPU jobs."""
-    return {name for name, src in workflow_rules().items() if "envs/training.yaml" in src}
+    return {name for name, src in workflow_rules().items() if "get_tensorflow_env" in src}
 
 
 def analysis_rules() -> set[str]:
@@ -128,7 +128,7 @@ def test_ci_overlay_changes_only_site_values():
 def test_every_rule_is_a_gpu_job_or_in_its_models_analysis_group():
     base = load(BASE_PROFILE)
     assert set(base["set-resources"]) == gpu_rules(), \
-        "profiles/slurm set-resources must list exactly the TensorFlow rules (envs/training.yaml)"
+        "profiles/slurm set-resources must list exactly the TensorFlow rules (conda: get_tensorflow_env)"
     groups = base["groups"]
     missing = analysis_rules() - set(groups)
     assert not missing, f"add these analysis rules to `groups:` of profiles/slurm: {sorted(missing)}"

@@ -117,7 +117,7 @@ def _train(tmp_path, name, epochs=3, **overrides):
             found = {}
             f.visititems(lambda n, o: found.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
             weights.append(found)
-    return weights, table.drop(["seconds"])
+    return weights, table
 
 
 def _same_run(a, b):

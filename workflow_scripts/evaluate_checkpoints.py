@@ -2,12 +2,12 @@
 import sys
 
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-import _job  # noqa: E402
+import _tfjob  # noqa: E402
 from deepens.data import load_dataset  # noqa: E402
 from deepens.io import write_table  # noqa: E402
 from deepens.predict import evaluate_checkpoints  # noqa: E402
 
-prov = _job.start(snakemake)  # noqa: F821
+prov = _tfjob.start(snakemake, snakemake.params.intra_op_threads, snakemake.params.inter_op_threads)  # noqa: F821
 p, i, out = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
 # Each product records only what it depends on: the predictions not the CKA settings, the
 # features not the forward-pass batch size and only the checkpoints they read.

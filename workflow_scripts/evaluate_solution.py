@@ -3,12 +3,12 @@
 import sys
 
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-import _job  # noqa: E402
+import _tfjob  # noqa: E402
 from deepens.data import load_dataset  # noqa: E402
 from deepens.shift import load_shift_set  # noqa: E402
 from deepens.subspace_sampling import evaluate_solution  # noqa: E402
 
-prov = _job.start(snakemake)  # noqa: F821
+prov = _tfjob.start(snakemake, snakemake.params.intra_op_threads, snakemake.params.inter_op_threads)  # noqa: F821
 w, p, i, out = snakemake.wildcards, snakemake.params, snakemake.input, snakemake.output  # noqa: F821
 s, shift = p.settings, p.settings["shift"]
 checkpoints = dict(zip(s["epochs"], i.checkpoints))
@@ -38,7 +38,7 @@ def record(output):
     inputs = [i.dataset, *(checkpoints[e] for e in sorted(set(epochs)))]
     if kind == "shift":
         inputs += list(i.shift_sets)
-    params = {"code": p.code, "batch_size": p.batch_size, "intra_op_threads": p.intra_op_threads,
+    params = {"code": p.code, "device": p.device, "batch_size": p.batch_size, "intra_op_threads": p.intra_op_threads,
               "inter_op_threads": p.inter_op_threads, "settings": settings}
     return prov.record(params=params, inputs=inputs)
 

@@ -2,12 +2,12 @@
 import sys
 
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-import _job  # noqa: E402
+import _tfjob  # noqa: E402
 from deepens.data import load_dataset  # noqa: E402
 from deepens.io import write_table  # noqa: E402
 from deepens.landscape_eval import ORIGIN, WeightEvaluator, interpolation_table, plane_table  # noqa: E402
 
-prov = _job.start(snakemake)  # noqa: F821
+prov = _tfjob.start(snakemake, snakemake.params.intra_op_threads, snakemake.params.inter_op_threads)  # noqa: F821
 p, checkpoints = snakemake.params, list(snakemake.input.checkpoints)  # noqa: F821
 evaluator = WeightEvaluator(load_dataset(snakemake.input.dataset), checkpoints[0],  # noqa: F821
                             batch_size=p.batch_size, intra_op_threads=p.intra_op_threads,

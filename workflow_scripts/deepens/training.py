@@ -336,8 +336,6 @@ def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, l
                     augmentation=augmentation, steps_per_execution=steps_per_execution, jit_compile=jit_compile,
                     intra_op_threads=intra_op_threads, inter_op_threads=inter_op_threads,
                     mixed_precision=mixed_precision, input_scaling=input_scaling, bias_initializer=bias_initializer)
-    resume = ResumeState(resume_dir or Path(checkpoint_paths[0]).parent / ".resume",
-                         run_fingerprint(dataset, **settings), log)
     tf = configure_tensorflow(intra_op_threads, inter_op_threads)
     import keras
 
@@ -347,6 +345,10 @@ def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, l
     on_gpu = bool(tf.config.list_physical_devices("GPU"))
     policy, masks_in_pipeline = training_policy(on_gpu, mixed_precision, dropout_masks_in_pipeline)
     keras.mixed_precision.set_global_policy(policy)
+    if policy != "float32":  # a mixed-precision run's state never resumes a float32 one (or back)
+        settings["precision_policy"] = policy
+    resume = ResumeState(resume_dir or Path(checkpoint_paths[0]).parent / ".resume",
+                         run_fingerprint(dataset, **settings), log)
 
     keras.utils.set_random_seed(derive_seed(seed, "init"))
     model = build_model(model_name, dataset.input_shape, dataset.num_classes, seed, dropout, bias_initializer,
