@@ -34,3 +34,15 @@ def test_quick_start_comes_first():
 def test_images_in_readme_exist():
     for path in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README):
         assert (ROOT / path).is_file(), path
+
+
+def test_recipe_table_names_real_config_keys():
+    """The README's table of the authors' choices names config keys that exist."""
+    from deepens.config_docs import leaf_keys
+    schema = yaml.safe_load((ROOT / "config.schema.yaml").read_text())
+    section = README.split("### The authors' recipe, and what still differs")[1].split("What still differs")[0]
+    keys = dict(leaf_keys(schema))
+    named = re.findall(r"`((?:train|subspace|similarity|tsne|shift)\.[\w.]+)`", section)
+    assert len(named) >= 8
+    for key in named:
+        assert key in keys or any(k.startswith(key + ".") for k in keys), key

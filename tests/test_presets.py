@@ -37,6 +37,7 @@ def test_paper_preset_is_the_authors_recipe(tmp_path):
     assert (train["learning_rate"], train["lr_halving_epochs"], train["dropout"]) == (1.6e-3, 10, 0.1)
     # The authors' CNNs: raw pixels, Glorot biases, no augmentation.
     assert (train["input_scaling"], train["bias_initializer"], train["augmentation"]) == ("raw", "glorot_uniform", False)
+    assert (train["adam_epsilon"], train["mixed_precision"]) == (1e-8, False)  # TF1's Adam, float32
     sub = cfg["subspace"]
     assert (sub["random"]["ensemble_scale"], sub["random"]["plane_scale"]) == (10, 70)
     assert (sub["lowrank"]["ensemble_scale"], sub["lowrank"]["plane_scale"]) == (1, 6)

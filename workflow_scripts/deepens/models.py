@@ -29,14 +29,33 @@ class _Seeds:
         return derive_seed(self.run_seed, self.purpose, self.count)
 
 
+class AuthorsGlorotBias(keras.initializers.Initializer):
+    """Glorot-uniform biases as the authors draw them: their biases are (1, 1, n) (convolutions)
+    and (1, n) (the dense layer) tensors with Xavier initialisation, so fan_in = 1 and
+    fan_out = n, i.e. U(-sqrt(6 / (1 + n)), +sqrt(6 / (1 + n))). (Keras's GlorotUniform on a
+    (n,) bias would use fan_in = fan_out = n, a narrower sqrt(3 / n).)"""
+
+    def __init__(self, seed):
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        n = int(shape[-1])
+        draw = keras.initializers.GlorotUniform(seed=self.seed)((1, n), dtype=dtype)
+        return keras.ops.reshape(draw, shape)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
 def _biases(seed, bias_initializer):
-    """A factory of bias initializers: zeros, or Glorot-uniform each from its own seed (purpose "bias")."""
+    """A factory of bias initializers: zeros, or the authors' Glorot-uniform, each bias from its own
+    seed (purpose "bias")."""
     if bias_initializer not in BIAS_INITIALIZERS:
         raise ValueError(f"unknown bias initializer {bias_initializer!r}; expected one of {BIAS_INITIALIZERS}")
     if bias_initializer == "zeros":
         return lambda: "zeros"
     seeds = _Seeds(seed, "bias")
-    return lambda: keras.initializers.GlorotUniform(seed=seeds())
+    return lambda: AuthorsGlorotBias(seeds())
 
 
 def _cnn(channels, input_shape, num_classes, seed, dropout, bias_initializer="zeros"):

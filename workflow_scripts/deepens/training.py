@@ -316,8 +316,8 @@ def run_fingerprint(dataset, **settings) -> str:
 def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, lr_halving_epochs,
               dropout, augmentation, steps_per_execution, jit_compile, intra_op_threads,
               inter_op_threads, checkpoint_paths, history_path, provenance, mixed_precision=False,
-              input_scaling="unit", bias_initializer="zeros", resume_dir=None, dropout_masks_in_pipeline=True,
-              timing_path=None, log=print):
+              input_scaling="unit", bias_initializer="zeros", adam_epsilon=1e-8, resume_dir=None,
+              dropout_masks_in_pipeline=True, timing_path=None, log=print):
     """Train one (dataset, model, seed) run, writing checkpoint_paths[e] after epoch e.
 
     Killed at any point, a rerun with the same resume_dir (default: `.resume` beside the
@@ -335,7 +335,8 @@ def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, l
                     learning_rate=learning_rate, lr_halving_epochs=lr_halving_epochs, dropout=dropout,
                     augmentation=augmentation, steps_per_execution=steps_per_execution, jit_compile=jit_compile,
                     intra_op_threads=intra_op_threads, inter_op_threads=inter_op_threads,
-                    mixed_precision=mixed_precision, input_scaling=input_scaling, bias_initializer=bias_initializer)
+                    mixed_precision=mixed_precision, input_scaling=input_scaling, bias_initializer=bias_initializer,
+                    adam_epsilon=adam_epsilon)
     tf = configure_tensorflow(intra_op_threads, inter_op_threads)
     import keras
 
@@ -355,7 +356,8 @@ def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, l
                         input_scaling)
     steps = math.ceil(len(dataset.y_train) / batch_size)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate_schedule(learning_rate, lr_halving_epochs, steps, epochs)),
+        optimizer=keras.optimizers.Adam(learning_rate_schedule(learning_rate, lr_halving_epochs, steps, epochs),
+                                        epsilon=adam_epsilon),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"], steps_per_execution=steps_per_execution, jit_compile=jit_compile)
     model.optimizer.build(model.trainable_variables)
