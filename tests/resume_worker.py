@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow_scripts"))
-from deepens import data, io, provenance, training  # noqa: E402
+from deepens import data, io, provenance  # noqa: E402
+from deepens.nets import training  # noqa: E402
 
 out, epochs = Path(sys.argv[1]), int(sys.argv[2])
 kill = sys.argv[3] if len(sys.argv) > 3 else ""

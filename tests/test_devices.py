@@ -1,11 +1,11 @@
-"""CPU/GPU branches (deepens.devices), each exercised on a CPU: the GPU side with a stand-in."""
+"""CPU/GPU branches (deepens.nets.devices), each exercised on a CPU: the GPU side with a stand-in."""
 import itertools
 import types
 
 import numpy as np
 import pytest
 
-from deepens import devices
+from deepens.nets import devices
 
 
 @pytest.mark.parametrize("on_gpu,mixed_precision,masks_in_pipeline",
@@ -98,8 +98,8 @@ def fake_gpu(monkeypatch):
     tf = pytest.importorskip("tensorflow")
     import keras
 
-    from deepens import training
-    from deepens.models import configure_tensorflow
+    from deepens.nets import training
+    from deepens.nets.models import configure_tensorflow
 
     configure_tensorflow(1, 1)  # as tests/test_training.py: before any op, same threads
     real = tf.config.list_physical_devices
@@ -126,7 +126,8 @@ def fake_gpu(monkeypatch):
 def _train(tmp_path, name, epochs=2, **overrides):
     import h5py
 
-    from deepens import data, provenance, training
+    from deepens import data, provenance
+    from deepens.nets import training
 
     ds = data.prepare_digits(300, 100)
     out = tmp_path / name

@@ -1,4 +1,4 @@
-"""deepens.models: architectures, seeded initialisation and the checkpoint variable manifest.
+"""deepens.nets.models: architectures, seeded initialisation and the checkpoint variable manifest.
 
 Imports TensorFlow/Keras; every model is built once per module and inputs are tiny.
 """
@@ -10,7 +10,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from deepens import io, models  # noqa: E402
+from deepens import io  # noqa: E402
+from deepens.nets import models  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,10 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from deepens import io, models, similarity, training  # noqa: E402
+from deepens import io, similarity  # noqa: E402
+from deepens.nets import checkpoints, models, pipeline  # noqa: E402
 from deepens.function_space import tsne_table  # noqa: E402
-from deepens.models import configure_tensorflow  # noqa: E402
+from deepens.nets.models import configure_tensorflow  # noqa: E402
 
 configure_tensorflow(1, 1)  # before any op, as a TensorFlow job does
 SHAPE = (32, 32, 3)
@@ -23,27 +24,27 @@ def cifar_like():
 @pytest.mark.parametrize("scaling, top", [("raw", 255.0), ("unit", 1.0)])
 def test_the_input_pipeline_feeds_what_the_scaling_says(cifar_like, scaling, top):
     x, y = cifar_like
-    batches = [b for b, _ in training.train_dataset(x, y, 4, 1, 2, False, 0, 1, input_scaling=scaling)]
+    batches = [b for b, _ in pipeline.train_dataset(x, y, 4, 1, 2, False, 0, 1, input_scaling=scaling)]
     fed = np.concatenate([b.numpy() for b in batches])
-    order = np.concatenate([lab.numpy() for _, lab in training.train_dataset(x, y, 4, 1, 2, False, 0, 1)])
+    order = np.concatenate([lab.numpy() for _, lab in pipeline.train_dataset(x, y, 4, 1, 2, False, 0, 1)])
     assert fed.dtype == np.float32 and fed.max() <= top and fed.max() > top / 2
     # every image exactly as stored, scaled by 1 (raw) or 1/255 (unit)
     expected = sorted(map(bytes, (x.astype(np.float32) / np.float32(255.0 / top)).reshape(len(x), -1)))
     assert sorted(map(bytes, fed.reshape(len(fed), -1))) == expected and len(order) == len(y)
     # augmentation works on [0, 1] images and hands the network the same range as without it
-    aug = np.concatenate([b.numpy() for b, _ in training.train_dataset(x, y, 4, 1, 2, True, 0, 1,
+    aug = np.concatenate([b.numpy() for b, _ in pipeline.train_dataset(x, y, 4, 1, 2, True, 0, 1,
                                                                       input_scaling=scaling)])
     assert aug.min() >= 0.0 and aug.max() <= top and aug.max() > top / 2
 
 
 def test_a_raw_network_is_evaluated_on_raw_pixels(cifar_like, tmp_path):
     """The spec stored in the checkpoint makes every evaluation job feed what training fed."""
-    from deepens.evaluation import Forward
+    from deepens.nets.evaluation import Forward
 
     x, y = cifar_like
     model = models.build_model("small_cnn", SHAPE, 10, seed=3, input_scaling="raw")
     path = tmp_path / "epoch000.weights.h5"
-    training.save_checkpoint(model, models.variable_manifest(model), path, 0, {})
+    checkpoints.save_checkpoint(model, models.variable_manifest(model), path, 0, {})
     assert io.read_model_spec(path)["input_scaling"] == "raw"
     loaded = models.load_model(path)
     probs, logp = Forward(loaded, 5, tf)(x, y)

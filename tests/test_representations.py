@@ -15,8 +15,8 @@ SMALL_CNN_LAYERS = ["relu1", "relu2", "pool3", "logits"]
     ("resnet20v1", ["stem_relu", *[f"s{s}b{b}_out" for s in (1, 2, 3) for b in (1, 2, 3)], "pool", "logits"]),
 ])
 def test_representation_layers_are_block_outputs(name, expected):
-    from deepens.models import build_model
-    from deepens.representations import representation_layers
+    from deepens.nets.models import build_model
+    from deepens.nets.representations import representation_layers
 
     model = build_model(name, (32, 32, 3), 10, seed=0)
     assert representation_layers(model) == expected
@@ -55,7 +55,7 @@ def test_cka_value_recomputed_from_activations(tiny_run):
     import keras
 
     from deepens.data import load_dataset
-    from deepens.models import build_model
+    from deepens.nets.models import build_model
 
     workdir, _ = tiny_run
     ds = load_dataset(workdir / "results/digits/data.npz")

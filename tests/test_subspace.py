@@ -13,7 +13,7 @@ from deepens import subspace
 ROOT = Path(__file__).resolve().parents[1]
 HAVE_TF = importlib.util.find_spec("tensorflow") is not None
 if HAVE_TF:
-    from deepens.models import configure_tensorflow
+    from deepens.nets.models import configure_tensorflow
 
     configure_tensorflow(1, 1)  # before any op, as a job does
 needs_tf = pytest.mark.skipif(not HAVE_TF, reason="TensorFlow is not installed")
@@ -222,7 +222,8 @@ def test_subspace_module_needs_no_tensorflow():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A SmallCNN trained 3 epochs on digits: checkpoints of epochs 0..3."""
-    from deepens import data, provenance, training
+    from deepens import data, provenance
+    from deepens.nets import training
 
     out = tmp_path_factory.mktemp("subspace_run")
     ds = data.prepare_digits(300, 100)
@@ -237,7 +238,7 @@ def trained(tmp_path_factory):
 
 def sample(trained, method, checkpoints=None, seed=0, late_fraction=0.5, rank=5, **kw):
     """One method's samples table: a SolutionRun around epoch 3 and sample_method with the method's settings."""
-    from deepens.subspace_sampling import SolutionRun, sample_method
+    from deepens.nets.subspace_sampling import SolutionRun, sample_method
 
     ds, paths = trained
     run = SolutionRun(dataset=ds, checkpoint_paths=checkpoints or {e: paths[e] for e in (1, 2, 3)}, final_epoch=3,
@@ -262,7 +263,7 @@ def split_probs(table, split, purpose):
 
 def checkpoint_probs(trained, path):
     from deepens.io import read_predictions, write_table
-    from deepens.predict import evaluate_checkpoints
+    from deepens.nets.predict import evaluate_checkpoints
 
     ds, _ = trained
     table = evaluate_checkpoints(ds, [path], [0], 256, log=lambda *a: None)
@@ -301,9 +302,9 @@ def test_averaging_averages_the_late_checkpoints(trained):
     """Epochs 2 and 3 (late_fraction 0.5 of 3 epochs): the prediction of their mean weights."""
     import tensorflow as tf
 
-    from deepens.evaluation import FlatWeights, Forward
+    from deepens.nets.evaluation import FlatWeights, Forward
     from deepens.io import CheckpointSet
-    from deepens.models import load_model
+    from deepens.nets.models import load_model
 
     ds, paths = trained
     table = sample(trained, "averaging")
@@ -356,7 +357,7 @@ def test_output_contract_and_bit_identical_reruns(trained, tmp_path, method):
 
 @needs_tf
 def test_seed_keys_are_stable_and_independent(trained):
-    from deepens.subspace_sampling import METHOD_KEYS, PURPOSE_KEYS, method_rng
+    from deepens.nets.subspace_sampling import METHOD_KEYS, PURPOSE_KEYS, method_rng
 
     assert METHOD_KEYS == {"random": 1, "dropout": 2, "diagonal": 3, "lowrank": 4, "averaging": 5}
     assert PURPOSE_KEYS == {"ensemble": 1, "plane": 2}
@@ -442,8 +443,8 @@ def test_batch_norm_statistics_are_recomputed_as_training_set_averages():
     import keras
     import tensorflow as tf
 
-    from deepens.models import build_model
-    from deepens.evaluation import recompute_batch_norm
+    from deepens.nets.models import build_model
+    from deepens.nets.evaluation import recompute_batch_norm
 
     x = rng(0).integers(0, 256, (96, 8, 8, 1), dtype=np.uint8)
     model = build_model("resnet20v1", (8, 8, 1), 10, seed=0)
@@ -477,11 +478,11 @@ def test_resnet_samples_re_estimate_batch_norm_unless_switched_off_and_averaging
     import tensorflow as tf
 
     from deepens import data
-    from deepens.evaluation import FlatWeights, Forward, batch_norm_layers, recompute_batch_norm
+    from deepens.nets.evaluation import FlatWeights, Forward, batch_norm_layers, recompute_batch_norm
     from deepens.io import CheckpointSet
-    from deepens.models import build_model, load_model, model_inputs, variable_manifest
-    from deepens.subspace_sampling import SolutionRun, sample_method
-    from deepens.training import save_checkpoint
+    from deepens.nets.models import build_model, load_model, model_inputs, variable_manifest
+    from deepens.nets.subspace_sampling import SolutionRun, sample_method
+    from deepens.nets.training import save_checkpoint
 
     ds = data.prepare_digits(300, 100)
     wrong = {e: (0.3 * e, 4.0 * e) for e in (1, 2)}  # moving mean, moving variance of every BN layer

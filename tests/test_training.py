@@ -4,8 +4,9 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from deepens import data, provenance, training  # noqa: E402
-from deepens.models import configure_tensorflow  # noqa: E402
+from deepens import data, provenance  # noqa: E402
+from deepens.nets import pipeline, training  # noqa: E402
+from deepens.nets.models import configure_tensorflow  # noqa: E402
 
 configure_tensorflow(1, 1)  # before any op, as a training job does
 
@@ -23,9 +24,9 @@ def images():
 @pytest.mark.parametrize("augmentation", [False, True])
 def test_epoch_order_depends_only_on_epoch(images, augmentation):
     x, y = images
-    full = _batches(training.train_dataset(x, y, 4, 11, 22, augmentation, 0, 3))
+    full = _batches(pipeline.train_dataset(x, y, 4, 11, 22, augmentation, 0, 3))
     assert len(full) == 3 * 3  # 10 images in batches of 4, three epochs
-    resumed = _batches(training.train_dataset(x, y, 4, 11, 22, augmentation, 1, 3))
+    resumed = _batches(pipeline.train_dataset(x, y, 4, 11, 22, augmentation, 1, 3))
     for (a, b), (c, d) in zip(full[3:], resumed):
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(b, d)
@@ -34,7 +35,7 @@ def test_epoch_order_depends_only_on_epoch(images, augmentation):
     assert sorted(epoch0.tolist()) == sorted(y.tolist())  # every image once per epoch
     firsts = [np.concatenate([a for a, _ in full[i:i + 3]]) for i in (0, 3)]
     assert not np.array_equal(firsts[0], firsts[1]) or not np.array_equal(epoch0, epoch1)
-    other = _batches(training.train_dataset(x, y, 4, 12, 22, augmentation, 0, 1))
+    other = _batches(pipeline.train_dataset(x, y, 4, 12, 22, augmentation, 0, 1))
     assert any(not np.array_equal(a[0], b[0]) for a, b in zip(full, other))  # the shuffle seed matters
 
 
@@ -42,9 +43,9 @@ def test_augmentation_is_seeded_and_in_range(images):
     x, _ = images
     img = tf.constant(x[0], tf.float32) / 255.0
     seed = tf.constant([5, 7], tf.int64)
-    a = training.augment_image(img, seed, tf).numpy()
-    b = training.augment_image(img, seed, tf).numpy()
-    c = training.augment_image(img, tf.constant([5, 8], tf.int64), tf).numpy()
+    a = pipeline.augment_image(img, seed, tf).numpy()
+    b = pipeline.augment_image(img, seed, tf).numpy()
+    c = pipeline.augment_image(img, tf.constant([5, 8], tf.int64), tf).numpy()
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     assert a.shape == (8, 8, 1) and a.min() >= 0.0 and a.max() <= 1.0
@@ -149,9 +150,9 @@ def test_pipeline_masks_are_the_ones_keras_dropout_draws(images):
 
     x, y = images  # 10 images of 8x8x1, batches of 4: steps 0, 1, 2 (the last of 2 images)
     specs = [(0, 0.5, (8, 8, 1)), (2, 0.25, (4, 4, 3))]
-    batches = list(training.train_dataset(x, y, 4, 11, 22, False, 1, 3, dropout=(7, specs)))
+    batches = list(pipeline.train_dataset(x, y, 4, 11, 22, False, 1, 3, dropout=(7, specs)))
     assert len(batches) == 6
-    plain = _batches(training.train_dataset(x, y, 4, 11, 22, False, 1, 3))
+    plain = _batches(pipeline.train_dataset(x, y, 4, 11, 22, False, 1, 3))
     for step, (((imgs, masks), labels), (imgs0, labels0)) in enumerate(zip(batches, plain)):
         np.testing.assert_array_equal(imgs.numpy(), imgs0)
         np.testing.assert_array_equal(labels.numpy(), labels0)

@@ -2,8 +2,8 @@
 """Epoch time of the pipeline's MediumCNN and ResNet20v1 on CIFAR-shaped data, float32 and mixed precision.
 
 A short, self-contained benchmark for a GPU machine (issue "Benchmarks"). It builds the
-networks with the pipeline's own `deepens.models.build_model`, so what is timed is exactly
-what the workflow trains, compiles them the way `deepens.training.train_run` does (Adam at
+networks with the pipeline's own `deepens.nets.models.build_model`, so what is timed is exactly
+what the workflow trains, compiles them the way `deepens.nets.training.train_run` does (Adam at
 1.6e-3, sparse cross-entropy from logits, accuracy metric, batch 128), and trains them on
 synthetic uint8 images scaled to [0, 1] (fixed seed; the speed of these networks does not
 depend on the pixel values).
@@ -211,7 +211,7 @@ def synthetic_cifar(n, seed):
 def bench_one(model_name, precision, x, y, args):
     import keras
 
-    from deepens.models import build_model
+    from deepens.nets.models import build_model
 
     keras.utils.clear_session()
     keras.mixed_precision.set_global_policy(precision)

@@ -5,8 +5,8 @@
     python tools/gpu_check.py compare RUN_A RUN_B      # the two runs' results, exactly; exit 4 if they differ
     python tools/gpu_check.py epoch-times [--images N] [--epochs E] [--models ...] [--precisions ...]
 
-epoch-times trains each model with the pipeline's own loop, `deepens.training.train_run` (the
-networks of `deepens.models.build_model`, tf.data input, the configured training settings),
+epoch-times trains each model with the pipeline's own loop, `deepens.nets.training.train_run` (the
+networks of `deepens.nets.models.build_model`, tf.data input, the configured training settings),
 on random CIFAR-shaped data (uint8 32x32x3, 10 classes, fixed seed), and reports the seconds
 per epoch from the run's history table. An epoch's seconds there are what the workflow's
 history records: the training steps, the validation pass and the checkpoint write. The first
@@ -32,7 +32,7 @@ COMPARED = (".h5", ".parquet")  # checkpoints, representations; every table
 def cmd_device(args) -> int:
     import tensorflow as tf
 
-    from deepens.devices import device_info
+    from deepens.nets.devices import device_info
 
     info = device_info(tf)
     print(json.dumps(info, indent=1))
@@ -120,7 +120,7 @@ def time_one(model, mixed, args, dataset, scratch):
     import numpy as np
 
     from deepens.provenance import Provenance
-    from deepens.training import train_run
+    from deepens.nets.training import train_run
 
     settings, _ = train_settings(args.config, model)
     settings.pop("validation_size")
@@ -147,11 +147,11 @@ def time_one(model, mixed, args, dataset, scratch):
 
 
 def cmd_epoch_times(args) -> int:
-    from deepens.models import configure_tensorflow
+    from deepens.nets.models import configure_tensorflow
 
     first, val_size = train_settings(args.config, args.models.split(",")[0])
     tf = configure_tensorflow(first["intra_op_threads"], first["inter_op_threads"])
-    from deepens.devices import device_info
+    from deepens.nets.devices import device_info
 
     tf.get_logger().setLevel("ERROR")  # retracing notes: every model has its own step functions
     info = device_info(tf)
@@ -170,7 +170,7 @@ def cmd_epoch_times(args) -> int:
                       f"{row['first_epoch_s']:8.2f} s   then {row['epoch_mean_s']:8.2f} s/epoch   "
                       f"{row['images_per_s']:9.0f} images/s", flush=True)
     if info["kind"] != "GPU" and "mixed" in args.precisions.split(","):
-        print("  (no GPU: train_run keeps mixed-precision runs float32, deepens.devices.training_policy)")
+        print("  (no GPU: train_run keeps mixed-precision runs float32, deepens.nets.devices.training_policy)")
     result = {"device": info, "settings": {k: v for k, v in vars(args).items() if k != "func"}, "runs": rows}
     print("EPOCH_TIMES " + json.dumps(result), flush=True)
     if args.json:
@@ -181,7 +181,7 @@ def cmd_epoch_times(args) -> int:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(required=True)
-    d = sub.add_parser("device", help="print deepens.devices.device_info; exit 2 without a GPU")
+    d = sub.add_parser("device", help="print deepens.nets.devices.device_info; exit 2 without a GPU")
     d.add_argument("--allow-cpu", action="store_true")
     d.set_defaults(func=cmd_device)
     c = sub.add_parser("compare", help="compare results/ of two work dirs exactly")

@@ -1,11 +1,11 @@
-"""Rule evaluate_checkpoints: every checkpoint's predictions, and the CKA features (deepens.predict)."""
+"""Rule evaluate_checkpoints: every checkpoint's predictions, and the CKA features (deepens.nets.predict)."""
 import sys
 
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 import _tfjob  # noqa: E402
 from deepens.data import load_dataset  # noqa: E402
 from deepens.io import write_table  # noqa: E402
-from deepens.predict import evaluate_checkpoints  # noqa: E402
+from deepens.nets.predict import evaluate_checkpoints  # noqa: E402
 
 prov = _tfjob.start(snakemake, snakemake.params.intra_op_threads, snakemake.params.inter_op_threads)  # noqa: F821
 p, i, out = snakemake.params, snakemake.input, snakemake.output  # noqa: F821

@@ -5,7 +5,7 @@ sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 import _tfjob  # noqa: E402
 from deepens.data import load_dataset  # noqa: E402
 from deepens.io import write_table  # noqa: E402
-from deepens.landscape_eval import ORIGIN, WeightEvaluator, interpolation_table, plane_table  # noqa: E402
+from deepens.nets.landscape_eval import ORIGIN, WeightEvaluator, interpolation_table, plane_table  # noqa: E402
 
 prov = _tfjob.start(snakemake, snakemake.params.intra_op_threads, snakemake.params.inter_op_threads)  # noqa: F821
 p, checkpoints = snakemake.params, list(snakemake.input.checkpoints)  # noqa: F821

@@ -1,10 +1,10 @@
-"""Rule train: one run's checkpoints (epoch 0..E) and training history (deepens.training)."""
+"""Rule train: one run's checkpoints (epoch 0..E) and training history (deepens.nets.training)."""
 import sys
 
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 import _tfjob  # noqa: E402
 from deepens.data import load_dataset  # noqa: E402
-from deepens.training import train_run  # noqa: E402
+from deepens.nets.training import train_run  # noqa: E402
 
 w, p = snakemake.wildcards, snakemake.params  # noqa: F821
 prov = _tfjob.start(snakemake, p.train["intra_op_threads"], p.train["inter_op_threads"])  # noqa: F821

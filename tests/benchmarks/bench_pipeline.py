@@ -5,7 +5,7 @@ measurement in a fresh spawned process (TensorFlow's thread counts can be set on
 process, and peak RSS is per process). Items:
 
   1. train_run + predict_checkpoints (+ the Parquet dump) vs bare Keras model.fit on in-memory
-     float32 arrays: same model (deepens.models.build_model), epochs, batch size and threads.
+     float32 arrays: same model (deepens.nets.models.build_model), epochs, batch size and threads.
   2. training throughput (images/s, steady-state epochs) of the pipeline's loop vs bare fit, at
      the pipeline's default settings (config.yaml: steps_per_execution 1) and at the best ones
      measured (steps_per_execution >= steps per epoch: one compiled call per epoch), with the
@@ -191,9 +191,10 @@ class _Provenance:
 def pipeline_worker(model, n_train, n_test, n_val, epochs, batch_size, threads, predict, steps_per_execution=1):
     """train_run (+ predict_checkpoints + write_table of the dump) in a fresh process."""
     t_import = time.perf_counter()
-    from deepens import io, training
-    from deepens.predict import predict_checkpoints
-    from deepens.models import configure_tensorflow
+    from deepens import io
+    from deepens.nets import training
+    from deepens.nets.predict import predict_checkpoints
+    from deepens.nets.models import configure_tensorflow
     tf = configure_tensorflow(threads, 1)
     import_s = time.perf_counter() - t_import
     ds = synthetic_dataset(n_train, n_test, n_val)
@@ -237,7 +238,7 @@ def bare_worker(model, n_train, n_test, n_val, epochs, batch_size, threads):
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import keras
-    from deepens.models import build_model
+    from deepens.nets.models import build_model
     import_s = time.perf_counter() - t_import
     ds = synthetic_dataset(n_train, n_test, n_val)
     x = ds.x_train.astype(np.float32) / 255.0
@@ -275,8 +276,8 @@ def interleaved_worker(model, n_train, batch_size, threads, rounds, variants):
     training.epoch_steps_runner, as train_run does (without its validation pass and checkpoints).
     One warm-up epoch each, then `rounds` rounds in alternating order.
     """
-    from deepens import training
-    from deepens.models import build_model, configure_tensorflow
+    from deepens.nets import training
+    from deepens.nets.models import build_model, configure_tensorflow
     configure_tensorflow(threads, 1)
     import keras
     ds = synthetic_dataset(n_train, 1, 1)

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 PROVENANCE_KEY = b"deepens.provenance"
 MANIFEST_ATTR = "deepens.variables"
-MODEL_ATTR = "deepens.model"  # the model spec (deepens.models.model_spec) a checkpoint belongs to
+MODEL_ATTR = "deepens.model"  # the model spec (deepens.nets.models.model_spec) a checkpoint belongs to
 LOG_PROB = "log_prob_label"  # column: natural log-probability of the label, from the log-softmax
 
 

@@ -5,7 +5,7 @@ by `save_shift_set` as an .npz: `images` (severities x N x H x W x C uint8), `se
 (N) and JSON `meta` (corruption, source, provenance). Severity 0 is the clean test set.
 
 Members of a run, each averaging the softmax of one or more weight vectors (written by the run's
-evaluate_solution job, deepens.subspace_sampling):
+evaluate_solution job, deepens.nets.subspace_sampling):
 - "final": the final checkpoint;
 - "snapshot": the ensemble of the run's last checkpoints (ensembles.snapshot_max_size of them);
 - a subspace method: the mean softmax of its first `samples` ENSEMBLE samples -- the very weight

@@ -1,7 +1,7 @@
 """Subspace sampling around one solution (METHODS.md, "Subspaces around one solution"): numpy only.
 
 Pure functions of flat parameter vectors and an np.random.Generator; the TensorFlow side
-(deepens.subspace_sampling) reads checkpoints, swaps samples into a model and predicts.
+(deepens.nets.subspace_sampling) reads checkpoints, swaps samples into a model and predicts.
 
 What the authors' notebook does
 -------------------------------

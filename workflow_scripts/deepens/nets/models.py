@@ -12,7 +12,7 @@ belongs to and `model_inputs` feeds it what it was trained on: pixels / 255 ("un
 import keras
 from keras import layers
 
-from .seeds import derive_seed
+from ..seeds import derive_seed
 
 INPUT_SCALINGS = ("unit", "raw")
 BIAS_INITIALIZERS = ("zeros", "glorot_uniform")
@@ -173,7 +173,7 @@ def model_inputs(images, input_scaling, tf):
 
 def load_model(path) -> keras.Model:
     """The network a checkpoint belongs to (from its stored spec), with the checkpoint's weights."""
-    from .io import ArtifactError, read_model_spec
+    from ..io import ArtifactError, read_model_spec
 
     spec = read_model_spec(path)
     model = build_model(spec["name"], spec["input_shape"], spec["num_classes"], seed=0, dropout=spec["dropout"],
@@ -187,7 +187,7 @@ def load_model(path) -> keras.Model:
 
 def load_weights(model, path):
     """Load a checkpoint of the same architecture into `model`; ArtifactError naming the file otherwise."""
-    from .io import ArtifactError, read_model_spec
+    from ..io import ArtifactError, read_model_spec
 
     spec = read_model_spec(path)
     if {k: spec[k] for k in ("name", "input_shape", "num_classes", "input_scaling")} != \
@@ -251,7 +251,7 @@ def check_manifest(model, manifest, path=None):
                     v = variables.get(entry["path"])
                     if v is None or not np.array_equal(f[entry["h5"]][()], v.numpy()):
                         raise RuntimeError(f"checkpoint layout changed: {entry['h5']} does not hold "
-                                           f"{entry['path']}; update deepens.models.variable_manifest")
+                                           f"{entry['path']}; update deepens.nets.models.variable_manifest")
     finally:
         for p, v in variables.items():
             v.assign(saved[p])

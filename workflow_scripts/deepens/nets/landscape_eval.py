@@ -18,9 +18,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from . import landscape, metrics  # noqa: E402
-from .data import evenly_spaced  # noqa: E402
-from .io import ArtifactError, CheckpointSet  # noqa: E402
+from .. import landscape, metrics  # noqa: E402
+from ..data import evenly_spaced  # noqa: E402
+from ..io import ArtifactError, CheckpointSet  # noqa: E402
 
 ORIGIN = "origin"  # the zero vector of weight space, a plane point (the paper's radial cut)
 

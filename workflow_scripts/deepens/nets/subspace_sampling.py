@@ -37,13 +37,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
-from . import subspace  # noqa: E402
-from .data import evenly_spaced  # noqa: E402
-from .io import ArtifactError, CheckpointSet, samples_table, write_table  # noqa: E402
-from .seeds import derive_seed  # noqa: E402
-from .shift import CLEAN, ShiftMember  # noqa: E402
+from .. import subspace  # noqa: E402
+from ..data import evenly_spaced  # noqa: E402
+from ..io import ArtifactError, CheckpointSet, samples_table, write_table  # noqa: E402
+from ..seeds import derive_seed  # noqa: E402
+from ..shift import CLEAN, ShiftMember  # noqa: E402
 
-from .subspace import METHODS  # noqa: E402
+from ..subspace import METHODS  # noqa: E402
 
 # Stable seed sub-keys: never renumber; a new method or purpose gets a new number.
 METHOD_KEYS = {"random": 1, "dropout": 2, "diagonal": 3, "lowrank": 4, "averaging": 5}

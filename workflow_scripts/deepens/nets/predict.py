@@ -5,7 +5,7 @@ One TensorFlow job per run (rule evaluate_checkpoints) loads each checkpoint onc
   keys (split, epoch, example) (io.predictions_table), one compiled forward pass over large
   batches (evaluation.Forward);
 - with CKA on, the representation features of the checkpoints CKA compares (every epoch of the
-  trajectory seed, the final one of the others; deepens.representations).
+  trajectory seed, the final one of the others; deepens.nets.representations).
 """
 import contextlib
 import os
@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
-from .io import predictions_table  # noqa: E402
+from ..io import predictions_table  # noqa: E402
 
 SPLITS = ("test", "val")
 

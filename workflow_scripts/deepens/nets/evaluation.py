@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from .io import ArtifactError  # noqa: E402
+from ..io import ArtifactError  # noqa: E402
 from .models import model_inputs  # noqa: E402
 
 

@@ -19,8 +19,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from . import cka  # noqa: E402
-from .data import evenly_spaced  # noqa: E402
+from .. import cka  # noqa: E402
+from ..data import evenly_spaced  # noqa: E402
 
 
 def representation_layers(model) -> list[str]:
