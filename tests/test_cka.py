@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from deepens import cka
+from deepens import cka, cka_features, cka_tables
 from deepens.io import PROVENANCE_KEY, ArtifactError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -195,7 +195,7 @@ def run_features(seed, epochs=EPOCHS, layers=LAYERS, batch_size=N, n_examples=N 
 
 
 def write_run(path, seed, epochs=EPOCHS, layers=LAYERS, batch_size=N, n_examples=N * BATCHES):
-    cka.write_features(path, run_features(seed, epochs, layers, batch_size, n_examples), epochs, layers,
+    cka_features.write_features(path, run_features(seed, epochs, layers, batch_size, n_examples), epochs, layers,
                        batch_size, n_examples, {"seed": seed, "rule": "cka_features"})
     return path
 
@@ -211,7 +211,7 @@ def test_feature_file_round_trip(tmp_path):
     feats = run_features(7)
     write_run(path, 7)
     assert [p.name for p in path.parent.iterdir()] == ["features.h5"]  # no temp file left
-    with cka.FeatureFile(path) as f:
+    with cka_features.FeatureFile(path) as f:
         assert f.layers == LAYERS and f.epochs.tolist() == EPOCHS
         assert f.batch_size == N and f.n_examples == N * BATCHES
         assert f.n_features == BATCHES * N * (N - 1) // 2
@@ -229,17 +229,17 @@ def test_feature_file_round_trip(tmp_path):
 def test_feature_writer_batch_by_batch(tmp_path):
     whole = write_run(tmp_path / "whole.h5", 3)
     path = tmp_path / "batched.h5"
-    with cka.FeatureWriter(path, EPOCHS, LAYERS, N, N * BATCHES, {"seed": 3, "rule": "cka_features"}) as w:
+    with cka_features.FeatureWriter(path, EPOCHS, LAYERS, N, N * BATCHES, {"seed": 3, "rule": "cka_features"}) as w:
         for e in reversed(EPOCHS):
             for layer in LAYERS:
                 for b, acts in enumerate(split(activations(3, e, layer), N)):
                     w.put(layer, e, cka.batch_features(acts), batch=b)
-    with cka.FeatureFile(whole) as a, cka.FeatureFile(path) as b:
+    with cka_features.FeatureFile(whole) as a, cka_features.FeatureFile(path) as b:
         for layer in LAYERS:
             assert np.array_equal(a.dataset(layer)[()], b.dataset(layer)[()])
     incomplete = tmp_path / "incomplete.h5"
     with pytest.raises(ValueError, match="never written"):
-        with cka.FeatureWriter(incomplete, EPOCHS, LAYERS, N, N * BATCHES, {}) as w:
+        with cka_features.FeatureWriter(incomplete, EPOCHS, LAYERS, N, N * BATCHES, {}) as w:
             w.put("conv1", 0, np.zeros(N * (N - 1) // 2), batch=0)
     assert not incomplete.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["batched.h5", "whole.h5"]
@@ -248,20 +248,20 @@ def test_feature_writer_batch_by_batch(tmp_path):
 def test_write_features_argument_errors(tmp_path):
     feats = run_features(0)
     with pytest.raises(ValueError, match="multiple of batch_size"):
-        cka.write_features(tmp_path / "a.h5", feats, EPOCHS, LAYERS, N, N * BATCHES + 1, {})
+        cka_features.write_features(tmp_path / "a.h5", feats, EPOCHS, LAYERS, N, N * BATCHES + 1, {})
     with pytest.raises(ValueError, match="n >= 4"):
-        cka.write_features(tmp_path / "a.h5", feats, EPOCHS, LAYERS, 3, 12, {})
+        cka_features.write_features(tmp_path / "a.h5", feats, EPOCHS, LAYERS, 3, 12, {})
     with pytest.raises(ValueError, match="shape"):
-        cka.write_features(tmp_path / "a.h5", {k: v[:, :-1] for k, v in feats.items()}, EPOCHS, LAYERS, N,
+        cka_features.write_features(tmp_path / "a.h5", {k: v[:, :-1] for k, v in feats.items()}, EPOCHS, LAYERS, N,
                            N * BATCHES, {})
     with pytest.raises(ValueError, match="no features given for layer"):
-        cka.write_features(tmp_path / "a.h5", feats, EPOCHS, LAYERS + ["fc"], N, N * BATCHES, {})
+        cka_features.write_features(tmp_path / "a.h5", feats, EPOCHS, LAYERS + ["fc"], N, N * BATCHES, {})
     assert list(tmp_path.iterdir()) == []
 
 
 def test_column_ranges_bound_the_block():
     for f, k, cap in ((100, 7, 30), (10, 3, 1), (5, 2, 1000), (64, 4, 16)):
-        ranges = cka._column_ranges(f, k, cap)
+        ranges = cka_tables._column_ranges(f, k, cap)
         assert ranges[0][0] == 0 and ranges[-1][1] == f
         assert all(a1 == b0 for (_, a1), (b0, _) in zip(ranges, ranges[1:]))
         assert all(k * (b - a) <= max(cap, k) for a, b in ranges)
@@ -275,17 +275,17 @@ def test_table_memory_is_bounded_by_the_block(tmp_path):
     r = rng(8)
     paths = {}
     for seed in (0, 1):
-        with cka.FeatureWriter(tmp_path / f"big{seed}.h5", [0, 1], ["a", "b"], n, n * batches, {"seed": seed}) as w:
+        with cka_features.FeatureWriter(tmp_path / f"big{seed}.h5", [0, 1], ["a", "b"], n, n * batches, {"seed": seed}) as w:
             for layer in ("a", "b"):
                 for e in (0, 1):
                     w.put(layer, e, r.normal(size=f_len))
         paths[seed] = tmp_path / f"big{seed}.h5"
-    cka.cross_seed_table(paths, 0, block_elements=10_000)  # warm up (pyarrow's lazy imports)
+    cka_tables.cross_seed_table(paths, 0, block_elements=10_000)  # warm up (pyarrow's lazy imports)
     block = 100_000  # 0.76 MiB of float64
     tracemalloc.start()
     try:
-        for table in (lambda: cka.cross_seed_table(paths, 1, block_elements=block),
-                      lambda: cka.trajectory_table(paths[0], block_elements=block)):
+        for table in (lambda: cka_tables.cross_seed_table(paths, 1, block_elements=block),
+                      lambda: cka_tables.trajectory_table(paths[0], block_elements=block)):
             tracemalloc.reset_peak()
             table()
             assert tracemalloc.get_traced_memory()[1] < 3 * block * 8
@@ -294,18 +294,18 @@ def test_table_memory_is_bounded_by_the_block(tmp_path):
 
 
 def test_cross_seed_table_blocked_equals_unblocked(runs):
-    full = cka.cross_seed_table(runs, 10, block_elements=4_000_000)
-    tiny = cka.cross_seed_table(runs, 10, block_elements=7)  # 9 vectors: one column per block
+    full = cka_tables.cross_seed_table(runs, 10, block_elements=4_000_000)
+    tiny = cka_tables.cross_seed_table(runs, 10, block_elements=7)  # 9 vectors: one column per block
     assert tiny.column_names == ["seed_a", "layer_a", "layer_index_a", "epoch_a",
                                  "seed_b", "layer_b", "layer_index_b", "epoch_b", "cka"]
     assert tiny.schema.field("cka").type == pa.float64()
-    assert json.loads(tiny.schema.metadata[cka.LAYERS_META_KEY]) == LAYERS
+    assert json.loads(tiny.schema.metadata[cka_tables.LAYERS_META_KEY]) == LAYERS
     assert tiny.num_rows == (3 * 3) ** 2
     assert np.allclose(tiny["cka"].to_numpy(), full["cka"].to_numpy(), rtol=0, atol=1e-12)
     # unblocked: the whole feature vectors, read at once
     vectors = []
     for seed, path in runs.items():
-        with cka.FeatureFile(path) as f:
+        with cka_features.FeatureFile(path) as f:
             vectors += [f.read(layer, 10) for layer in LAYERS]
     ref = cka.cka_from_features(np.stack(vectors))
     assert np.allclose(tiny["cka"].to_numpy(), ref.reshape(-1), atol=1e-12)
@@ -322,67 +322,67 @@ def test_cross_seed_table_blocked_equals_unblocked(runs):
 
 def test_trajectory_table_blocked_equals_unblocked(runs):
     epochs = [10, 0, 5]  # not in file order (a mislabelled permutation changes the off-diagonal values)
-    t = cka.trajectory_table(runs[1], layers=["logits", "conv1"], epochs=epochs, block_elements=5)
+    t = cka_tables.trajectory_table(runs[1], layers=["logits", "conv1"], epochs=epochs, block_elements=5)
     assert t.num_rows == 2 * len(epochs) ** 2
     d = t.to_pydict()
     assert set(d["seed_a"]) == set(d["seed_b"]) == {1}  # from the provenance
     assert d["layer_a"] == d["layer_b"]
-    with cka.FeatureFile(runs[1]) as f:
+    with cka_features.FeatureFile(runs[1]) as f:
         for i in range(t.num_rows):
             a, b = f.read(d["layer_a"][i], d["epoch_a"][i]), f.read(d["layer_b"][i], d["epoch_b"][i])
             assert d["cka"][i] == pytest.approx(a @ b / np.sqrt((a @ a) * (b @ b)), abs=1e-12)
-    whole = cka.trajectory_table(runs[1], seed=1)
+    whole = cka_tables.trajectory_table(runs[1], seed=1)
     assert whole.num_rows == len(LAYERS) * len(EPOCHS) ** 2
     assert whole.column_names == t.column_names
 
 
 def test_cka_table_views(runs):
-    final = cka.cka_table(runs, pairs="final", block_elements=11)
-    assert final.equals(cka.cross_seed_table(runs, max(EPOCHS), block_elements=11))
-    traj = cka.cka_table(runs, pairs="trajectory", layers=["block2"])
+    final = cka_tables.cka_table(runs, pairs="final", block_elements=11)
+    assert final.equals(cka_tables.cross_seed_table(runs, max(EPOCHS), block_elements=11))
+    traj = cka_tables.cka_table(runs, pairs="trajectory", layers=["block2"])
     assert traj.num_rows == 3 * len(EPOCHS) ** 2
     assert sorted(set(traj["seed_a"].to_pylist())) == [0, 1, 2]
     with pytest.raises(ValueError, match="pairs"):
-        cka.cka_table(runs, pairs="everything")
+        cka_tables.cka_table(runs, pairs="everything")
 
 
 def test_mismatched_and_broken_files_name_the_file(runs, tmp_path):
     other_batch = write_run(tmp_path / "batch4.h5", 5, batch_size=4, n_examples=24)
     with pytest.raises(ArtifactError, match=r"batch4\.h5.*batch_size"):
-        cka.cross_seed_table({0: runs[0], 5: other_batch}, 10)
+        cka_tables.cross_seed_table({0: runs[0], 5: other_batch}, 10)
     fewer_layers = write_run(tmp_path / "two_layers.h5", 5, layers=LAYERS[:2])
     with pytest.raises(ArtifactError, match=r"two_layers\.h5.*layers"):
-        cka.cka_table({0: runs[0], 5: fewer_layers}, pairs="trajectory")
+        cka_tables.cka_table({0: runs[0], 5: fewer_layers}, pairs="trajectory")
     fewer_examples = write_run(tmp_path / "short.h5", 5, n_examples=18)
     with pytest.raises(ArtifactError, match=r"short\.h5.*n_examples"):
-        cka.cross_seed_table({0: runs[0], 5: fewer_examples}, 10)
+        cka_tables.cross_seed_table({0: runs[0], 5: fewer_examples}, 10)
     no_epoch = write_run(tmp_path / "early.h5", 5, epochs=[0, 5])
     with pytest.raises(ArtifactError, match=r"early\.h5.*epoch 10"):
-        cka.cross_seed_table({0: runs[0], 5: no_epoch}, 10)
+        cka_tables.cross_seed_table({0: runs[0], 5: no_epoch}, 10)
     with pytest.raises(ArtifactError, match=r"seed0\.h5.*layer 'fc'"):
-        cka.cross_seed_table(runs, 10, layers=["conv1", "fc"])
+        cka_tables.cross_seed_table(runs, 10, layers=["conv1", "fc"])
     with pytest.raises(ArtifactError, match=r"missing\.h5"):
-        cka.FeatureFile(tmp_path / "missing.h5")
+        cka_features.FeatureFile(tmp_path / "missing.h5")
     garbage = tmp_path / "garbage.h5"
     garbage.write_bytes(b"not an hdf5 file at all")
     with pytest.raises(ArtifactError, match=r"garbage\.h5"):
-        cka.cross_seed_table({0: runs[0], 1: garbage}, 10)
+        cka_tables.cross_seed_table({0: runs[0], 1: garbage}, 10)
     foreign = tmp_path / "foreign.h5"
     with h5py.File(foreign, "w") as h:
         h["x"] = np.zeros(3)
     with pytest.raises(ArtifactError, match=r"foreign\.h5.*not a CKA feature file"):
-        cka.FeatureFile(foreign)
+        cka_features.FeatureFile(foreign)
     truncated = tmp_path / "truncated.h5"
     truncated.write_bytes(Path(runs[0]).read_bytes()[:2000])
     with pytest.raises(ArtifactError, match=r"truncated\.h5"):
-        cka.FeatureFile(truncated)
+        cka_features.FeatureFile(truncated)
     reshaped = tmp_path / "reshaped.h5"
     reshaped.write_bytes(Path(runs[0]).read_bytes())
     with h5py.File(reshaped, "a") as h:
         del h["features/logits"]
         h["features/logits"] = np.zeros((3, 7), np.float32)
     with pytest.raises(ArtifactError, match=r"reshaped\.h5.*features/logits.*shape"):
-        cka.FeatureFile(reshaped)
+        cka_features.FeatureFile(reshaped)
 
 
 def test_cka_module_needs_no_tensorflow():

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepens import cka
+from deepens import cka, cka_features
 
 BASE = "results/digits/small_cnn"
 SMALL_CNN_LAYERS = ["relu1", "relu2", "pool3", "logits"]
@@ -26,7 +26,7 @@ def test_feature_files(tiny_run):
     workdir, _ = tiny_run
     # seed 0 is the trajectory seed (every epoch); seed 1 keeps its final epoch only
     for seed, epochs in ((0, [0, 1, 2]), (1, [2])):
-        with cka.FeatureFile(workdir / BASE / f"seed{seed}/representations.h5") as f:
+        with cka_features.FeatureFile(workdir / BASE / f"seed{seed}/representations.h5") as f:
             assert f.layers == SMALL_CNN_LAYERS and list(f.epochs) == epochs
             assert f.batch_size == 50 and f.n_examples == 200  # tiny config: 4 whole batches
             assert f.n_features == 4 * 50 * 49 // 2

@@ -19,7 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from .. import cka  # noqa: E402
+from .. import cka, cka_features  # noqa: E402
 from ..data import evenly_spaced  # noqa: E402
 
 
@@ -56,7 +56,7 @@ class Features:
                       provenance=..., tf=tf) as features:
             for each epoch in features.epochs: set the checkpoint's weights; features.add(epoch)
 
-    (cka.FeatureWriter: the file is renamed into place only when every epoch was added).
+    (cka_features.FeatureWriter: the file is renamed into place only when every epoch was added).
     """
 
     def __init__(self, model, dataset, *, path, epochs, test_points, batch_size, provenance, tf, log=print):
@@ -75,7 +75,7 @@ class Features:
             return probe(model_inputs(images, scaling, tf), training=False)
 
         self._activations = activations
-        self._writer = cka.FeatureWriter(path, self.epochs, self.layers, self.batch_size, len(self.x), provenance)
+        self._writer = cka_features.FeatureWriter(path, self.epochs, self.layers, self.batch_size, len(self.x), provenance)
 
     def __enter__(self):
         self._writer.__enter__()
