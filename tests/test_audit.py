@@ -16,9 +16,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from workflow_helpers import ROOT, snakemake, write_config
+from workflow_helpers import ROOT, write_config
 
-from deepens import audit, io
+from deepens import io
+from deepens.audit import artifacts, compare, dag, manifest, rederive
+from deepens.provenance import sha256_file
 
 AUDIT_SCRIPT = ROOT / "workflow_scripts" / "audit.py"
 BASE = "results/digits/small_cnn"
@@ -55,15 +57,15 @@ def write_h5(path, *, provenance="{}", epoch=1, bump=None):
 def test_h5_identical_and_provenance_ignored(tmp_path):
     a = write_h5(tmp_path / "a.weights.h5", provenance=json.dumps({"wall_seconds": 1.0}))
     b = write_h5(tmp_path / "b.weights.h5", provenance=json.dumps({"wall_seconds": 2.5}))
-    assert audit.sha256_file(a) != audit.sha256_file(b)
-    assert audit.compare_h5(a, b) is None
-    assert audit.compare_files(a, b) is None
+    assert sha256_file(a) != sha256_file(b)
+    assert compare.compare_h5(a, b) is None
+    assert compare.compare_files(a, b) is None
 
 
 def test_h5_one_element_changed_names_dataset_and_index(tmp_path):
     a = write_h5(tmp_path / "a.weights.h5")
     b = write_h5(tmp_path / "b.weights.h5", bump=(0, 1, 0, 3))
-    diff = audit.compare_files(a, b)
+    diff = compare.compare_files(a, b)
     assert diff.startswith("dataset layers/conv2d/vars/0 index (0, 1, 0, 3): ")
     assert "(1 of 36 elements differ)" in diff
 
@@ -71,11 +73,11 @@ def test_h5_one_element_changed_names_dataset_and_index(tmp_path):
 def test_h5_attribute_and_structure_differences(tmp_path):
     a = write_h5(tmp_path / "a.weights.h5")
     b = write_h5(tmp_path / "b.weights.h5", epoch=2)
-    assert audit.compare_h5(a, b) == "attribute 'epoch' of /: 1 vs 2"
+    assert compare.compare_h5(a, b) == "attribute 'epoch' of /: 1 vs 2"
     with h5py.File(b, "a") as f:
         f.attrs["epoch"] = 1
         f.create_dataset("extra", data=[1])
-    assert audit.compare_h5(a, b) == "object extra: only in the re-derived file"
+    assert compare.compare_h5(a, b) == "object extra: only in the re-derived file"
 
 
 # --- comparison: Parquet -----------------------------------------------------------------------
@@ -91,15 +93,15 @@ def cosine_table(bump_row=None, n=36):
 def test_parquet_identical_and_provenance_ignored(tmp_path):
     io.write_table(cosine_table(), tmp_path / "a.parquet", {"started_utc": "then", "wall_seconds": 1.0})
     io.write_table(cosine_table(), tmp_path / "b.parquet", {"started_utc": "now", "wall_seconds": 9.0})
-    assert audit.sha256_file(tmp_path / "a.parquet") != audit.sha256_file(tmp_path / "b.parquet")
-    assert audit.compare_files(tmp_path / "a.parquet", tmp_path / "b.parquet") is None
+    assert sha256_file(tmp_path / "a.parquet") != sha256_file(tmp_path / "b.parquet")
+    assert compare.compare_files(tmp_path / "a.parquet", tmp_path / "b.parquet") is None
 
 
 def test_parquet_one_value_changed_names_column_and_row(tmp_path):
     io.write_table(cosine_table(), tmp_path / "a.parquet", {})
     io.write_table(cosine_table(bump_row=17), tmp_path / "b.parquet", {})
     a = cosine_table()["cosine"][17].as_py()
-    diff = audit.compare_files(tmp_path / "a.parquet", tmp_path / "b.parquet")
+    diff = compare.compare_files(tmp_path / "a.parquet", tmp_path / "b.parquet")
     assert diff == f"column 'cosine' row 17: {np.float64(a)} vs {np.float64(a - 0.01)} (1 of 36 rows differ)"
 
 
@@ -107,12 +109,12 @@ def test_parquet_schema_rows_and_metadata(tmp_path):
     t = cosine_table()
     io.write_table(t, tmp_path / "a.parquet", {})
     io.write_table(t.set_column(2, "cosine", t["cosine"].cast(pa.float32())), tmp_path / "b.parquet", {})
-    assert audit.compare_parquet(tmp_path / "a.parquet", tmp_path / "b.parquet") == \
+    assert compare.compare_parquet(tmp_path / "a.parquet", tmp_path / "b.parquet") == \
         "schema: column 'cosine' double vs float"
     io.write_table(t.slice(0, 35), tmp_path / "c.parquet", {})
-    assert audit.compare_parquet(tmp_path / "a.parquet", tmp_path / "c.parquet") == "rows: 36 vs 35"
+    assert compare.compare_parquet(tmp_path / "a.parquet", tmp_path / "c.parquet") == "rows: 36 vs 35"
     io.write_table(t.replace_schema_metadata({"other": "x"}), tmp_path / "d.parquet", {})
-    assert "metadata 'other'" in audit.compare_parquet(tmp_path / "a.parquet", tmp_path / "d.parquet")
+    assert "metadata 'other'" in compare.compare_parquet(tmp_path / "a.parquet", tmp_path / "d.parquet")
 
 
 def test_parquet_nan_compares_by_bits_and_strings_by_value(tmp_path):
@@ -120,11 +122,11 @@ def test_parquet_nan_compares_by_bits_and_strings_by_value(tmp_path):
         return pa.table({"x": pa.array(x), "split": pa.array(split).dictionary_encode()})
     io.write_table(table([np.nan, 0.0], ["test", "val"]), tmp_path / "a.parquet", {})
     io.write_table(table([np.nan, 0.0], ["test", "val"]), tmp_path / "b.parquet", {"other": 1})
-    assert audit.compare_parquet(tmp_path / "a.parquet", tmp_path / "b.parquet") is None
+    assert compare.compare_parquet(tmp_path / "a.parquet", tmp_path / "b.parquet") is None
     io.write_table(table([np.nan, -0.0], ["test", "val"]), tmp_path / "c.parquet", {})
-    assert audit.compare_parquet(tmp_path / "a.parquet", tmp_path / "c.parquet").startswith("column 'x' row 1: ")
+    assert compare.compare_parquet(tmp_path / "a.parquet", tmp_path / "c.parquet").startswith("column 'x' row 1: ")
     io.write_table(table([np.nan, 0.0], ["test", "test"]), tmp_path / "d.parquet", {})
-    assert audit.compare_parquet(tmp_path / "a.parquet", tmp_path / "d.parquet") == \
+    assert compare.compare_parquet(tmp_path / "a.parquet", tmp_path / "d.parquet") == \
         "column 'split' row 1: 'val' vs 'test' (1 of 2 rows differ)"
 
 
@@ -136,9 +138,9 @@ def test_history_columns_are_all_compared(tmp_path):
     io.write_table(history(), tmp_path / "history.parquet", {})
     (tmp_path / "new").mkdir()
     io.write_table(history(), tmp_path / "new" / "history.parquet", {})
-    assert audit.compare_files(tmp_path / "history.parquet", tmp_path / "new" / "history.parquet") is None
+    assert compare.compare_files(tmp_path / "history.parquet", tmp_path / "new" / "history.parquet") is None
     io.write_table(history(loss=0.25), tmp_path / "new" / "history.parquet", {})
-    assert audit.compare_files(tmp_path / "history.parquet", tmp_path / "new" / "history.parquet") \
+    assert compare.compare_files(tmp_path / "history.parquet", tmp_path / "new" / "history.parquet") \
         == "column 'loss' row 0: 0.5 vs 0.25 (1 of 1 rows differ)"
 
 
@@ -157,34 +159,34 @@ def write_npz(path, provenance, test_size=3, bump=False):
 def test_npz_identical_and_provenance_ignored(tmp_path):
     a = write_npz(tmp_path / "a.npz", {"wall_seconds": 1})
     b = write_npz(tmp_path / "b.npz", {"wall_seconds": 2, "host": "elsewhere"})
-    assert audit.compare_files(a, b) is None
-    assert audit.read_artifact_provenance(b) == {"wall_seconds": 2, "host": "elsewhere"}
+    assert compare.compare_files(a, b) is None
+    assert artifacts.read_artifact_provenance(b) == {"wall_seconds": 2, "host": "elsewhere"}
 
 
 def test_npz_array_element_and_meta_key_differences(tmp_path):
     a = write_npz(tmp_path / "a.npz", {})
     b = write_npz(tmp_path / "b.npz", {}, bump=True)
-    assert audit.compare_files(a, b) == "array 'x_test' index (1, 2, 3, 0): 83 vs 84 (1 of 128 elements differ)"
+    assert compare.compare_files(a, b) == "array 'x_test' index (1, 2, 3, 0): 83 vs 84 (1 of 128 elements differ)"
     c = write_npz(tmp_path / "c.npz", {}, test_size=4)
-    assert audit.compare_files(a, c) == "array 'meta' (JSON) key sizes.test: 3 vs 4"
+    assert compare.compare_files(a, c) == "array 'meta' (JSON) key sizes.test: 3 vs 4"
 
 
 def test_bytes_first_difference_and_sizes(tmp_path):
     (tmp_path / "a.png").write_bytes(b"\x89PNG....abc")
     (tmp_path / "b.png").write_bytes(b"\x89PNG....abc")
-    assert audit.compare_files(tmp_path / "a.png", tmp_path / "b.png") is None
+    assert compare.compare_files(tmp_path / "a.png", tmp_path / "b.png") is None
     (tmp_path / "b.png").write_bytes(b"\x89PNG..!.abc")
-    assert audit.compare_files(tmp_path / "a.png", tmp_path / "b.png") == "byte 6: 0x2e vs 0x21 (sizes 11 vs 11)"
+    assert compare.compare_files(tmp_path / "a.png", tmp_path / "b.png") == "byte 6: 0x2e vs 0x21 (sizes 11 vs 11)"
     (tmp_path / "b.png").write_bytes(b"\x89PNG....abcd")
-    assert audit.compare_bytes(tmp_path / "a.png", tmp_path / "b.png") == \
+    assert compare.compare_bytes(tmp_path / "a.png", tmp_path / "b.png") == \
         "size: 11 vs 12 bytes (identical up to byte 11)"
 
 
 def test_arrays_compare_bitwise():
-    assert audit.compare_arrays(np.array([np.nan, 1.0]), np.array([np.nan, 1.0]), "x") is None
-    assert audit.compare_arrays(np.array([0.0]), np.array([-0.0]), "x") == "x index (0,): 0.0 vs -0.0 " \
+    assert compare.compare_arrays(np.array([np.nan, 1.0]), np.array([np.nan, 1.0]), "x") is None
+    assert compare.compare_arrays(np.array([0.0]), np.array([-0.0]), "x") == "x index (0,): 0.0 vs -0.0 " \
                                                                             "(1 of 1 elements differ)"
-    assert audit.compare_arrays(np.zeros(2, np.float32), np.zeros(2), "x") == "x dtype: float32 vs float64"
+    assert compare.compare_arrays(np.zeros(2, np.float32), np.zeros(2), "x") == "x dtype: float32 vs float64"
 
 
 # --- params, kinds, lineage, the sample ----------------------------------------------------------
@@ -196,14 +198,14 @@ def prov(params, code="abc", wildcards=None):
 
 def test_compare_params_config_vs_code():
     a = prov({"train": {"epochs": 2, "dropout": 0.1}})
-    assert audit.compare_params(a, prov({"train": {"epochs": 2, "dropout": 0.1}})) == (None, None)
-    assert audit.compare_params(a, prov({"train": {"epochs": 3, "dropout": 0.1}})) == \
+    assert compare.compare_params(a, prov({"train": {"epochs": 2, "dropout": 0.1}})) == (None, None)
+    assert compare.compare_params(a, prov({"train": {"epochs": 3, "dropout": 0.1}})) == \
         ("config", "params.train.epochs: 2 vs 3")
-    kind, detail = audit.compare_params(a, prov({"train": {"epochs": 2, "dropout": 0.1}}, code="def"))
+    kind, detail = compare.compare_params(a, prov({"train": {"epochs": 2, "dropout": 0.1}}, code="def"))
     assert kind == "code" and "'abc' vs 'def'" in detail
     # a config difference wins over a code difference
-    assert audit.compare_params(a, prov({"train": {"epochs": 2}}, code="def"))[0] == "config"
-    assert audit.compare_params(None, a) == (None, None)
+    assert compare.compare_params(a, prov({"train": {"epochs": 2}}, code="def"))[0] == "config"
+    assert compare.compare_params(None, a) == (None, None)
 
 
 def test_assess_reports_config_differs_even_for_identical_content(tmp_path):
@@ -212,18 +214,18 @@ def test_assess_reports_config_differs_even_for_identical_content(tmp_path):
     for root, p in (("orig", prov({"perplexity": 10})), ("new", prov({"perplexity": 3}))):
         (tmp_path / root / rel).parent.mkdir(parents=True)
         io.write_table(cosine_table(), tmp_path / root / rel, p)
-    job = audit.Job("t", "logs/t.log", [rel])
-    row = audit.assess(rel, "table", job, "sampled", {"seconds": 1.0}, tmp_path / "orig", tmp_path / "new", "ok")
+    job = dag.Job("t", "logs/t.log", [rel])
+    row = rederive.assess(rel, "table", job, "sampled", {"seconds": 1.0}, tmp_path / "orig", tmp_path / "new", "ok")
     assert row["status"] == "config differs"
     assert row["difference"] == "params.perplexity: 10 vs 3; content identical"
     io.write_table(cosine_table(bump_row=2), tmp_path / "new" / rel, prov({"perplexity": 10}, code="xyz"))
-    row = audit.assess(rel, "table", job, "sampled", {"seconds": 1.0}, tmp_path / "orig", tmp_path / "new", "ok")
+    row = rederive.assess(rel, "table", job, "sampled", {"seconds": 1.0}, tmp_path / "orig", tmp_path / "new", "ok")
     assert row["status"] == "code differs" and row["difference"].startswith("column 'cosine' row 2: ")
     io.write_table(cosine_table(), tmp_path / "new" / rel, prov({"perplexity": 10}, code="xyz"))
-    row = audit.assess(rel, "table", job, "sampled", {"seconds": 1.0}, tmp_path / "orig", tmp_path / "new", "ok")
+    row = rederive.assess(rel, "table", job, "sampled", {"seconds": 1.0}, tmp_path / "orig", tmp_path / "new", "ok")
     assert row["status"] == "identical" and "params.code" in row["notes"]
     (tmp_path / "new" / rel).unlink()
-    row = audit.assess(rel, "table", job, "sampled", {"seconds": 1.0, "error": "boom"}, tmp_path / "orig",
+    row = rederive.assess(rel, "table", job, "sampled", {"seconds": 1.0, "error": "boom"}, tmp_path / "orig",
                        tmp_path / "new", "ok")
     assert row["status"] == "failed" and row["difference"] == "boom"
 
@@ -243,7 +245,7 @@ def test_assess_reports_config_differs_even_for_identical_content(tmp_path):
     ("results/digits/notes.txt", "other"),
 ])
 def test_artifact_kind(path, kind):
-    assert audit.artifact_kind(path) == kind
+    assert artifacts.artifact_kind(path) == kind
 
 
 def test_iter_artifacts_skips_hidden_and_audit_folder(tmp_path):
@@ -251,18 +253,18 @@ def test_iter_artifacts_skips_hidden_and_audit_folder(tmp_path):
                 "results/audit/manifest.parquet", "results/audited/y.png"]:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"x")
-    assert audit.iter_artifacts(tmp_path, skip=["results/audit"]) == ["results/a/x.parquet", "results/audited/y.png"]
+    assert artifacts.iter_artifacts(tmp_path, skip=["results/audit"]) == ["results/a/x.parquet", "results/audited/y.png"]
 
 
 def test_lineage_check():
     hashes = {"results/d/data.npz": "aa"}
-    assert audit.lineage_check({"inputs_sha256": {"results/d/data.npz": "aa"}}, hashes) == "ok"
-    assert audit.lineage_check({"inputs_sha256": {"results/d/data.npz": "bb"}}, hashes) == \
+    assert manifest.lineage_check({"inputs_sha256": {"results/d/data.npz": "aa"}}, hashes) == "ok"
+    assert manifest.lineage_check({"inputs_sha256": {"results/d/data.npz": "bb"}}, hashes) == \
         "input changed: results/d/data.npz"
-    assert audit.lineage_check({"inputs_sha256": {"results/d/other.npz": "bb"}}, hashes) == \
+    assert manifest.lineage_check({"inputs_sha256": {"results/d/other.npz": "bb"}}, hashes) == \
         "input missing: results/d/other.npz"
-    assert audit.lineage_check({"inputs_sha256": {"/data/cifar.tar.gz": "cc"}}, hashes) is None
-    assert audit.lineage_check(None, hashes) is None
+    assert manifest.lineage_check({"inputs_sha256": {"/data/cifar.tar.gz": "cc"}}, hashes) is None
+    assert manifest.lineage_check(None, hashes) is None
 
 
 def fake_summary(seeds=(0, 1, 2)):
@@ -291,29 +293,29 @@ def fake_summary(seeds=(0, 1, 2)):
 
 
 def test_detailed_summary_jobs_and_seeded_sample():
-    dag = audit.parse_detailed_summary(fake_summary())
-    assert dag["results/digits/data.npz"].inputs == ()
-    jobs = audit.group_jobs(dag)
+    summary = dag.parse_detailed_summary(fake_summary())
+    assert summary["results/digits/data.npz"].inputs == ()
+    jobs = dag.group_jobs(summary)
     train = jobs[("train", "logs/train/digits/small_cnn/seed1.log")]
     assert len(train.outputs) == 4 and train.inputs == ("results/digits/data.npz",)
     assert len(jobs[("diversity_accuracy", "logs/div.log")].outputs) == 2
-    present = {p: audit.artifact_kind(p) for p in dag}
+    present = {p: artifacts.artifact_kind(p) for p in summary}
 
-    sample = audit.choose_sample(jobs, present, n=3, seed=0)
-    assert sample == audit.choose_sample(jobs, present, n=3, seed=0)  # seeded
+    sample = rederive.choose_sample(jobs, present, n=3, seed=0)
+    assert sample == rederive.choose_sample(jobs, present, n=3, seed=0)  # seeded
     roles = [role for _, role in sample]
     assert roles[:3] == ["training run", "run predictions", "dataset"] and roles.count("sampled") == 3
     run_dir = sample[0][0].outputs[0].rsplit("/", 2)[0]
     assert sample[1][0].outputs == [f"{run_dir}/predictions.parquet"]
     assert all(o.split("/")[3] in ("tables", "figures") for j, r in sample if r == "sampled" for o in j.outputs)
-    runs = {audit.choose_sample(jobs, present, n=0, seed=s)[0][0].log for s in range(10)}
+    runs = {rederive.choose_sample(jobs, present, n=0, seed=s)[0][0].log for s in range(10)}
     assert len(runs) > 1  # the seed picks the run
     # asking for more than there is takes everything; missing outputs are not eligible
-    assert len(audit.choose_sample(jobs, present, n=99, seed=0)) == 3 + 6
+    assert len(rederive.choose_sample(jobs, present, n=99, seed=0)) == 3 + 6
     del present[f"{BASE}/figures/ensemble_size.pdf"]
-    assert all(j.rule != "plot_ensemble_size" for j, _ in audit.choose_sample(jobs, present, n=99, seed=0))
+    assert all(j.rule != "plot_ensemble_size" for j, _ in rederive.choose_sample(jobs, present, n=99, seed=0))
     with pytest.raises(ValueError, match="not an existing output"):
-        audit.choose_sample(jobs, present, n=0, seed=0, include=["results/x.parquet"])
+        rederive.choose_sample(jobs, present, n=0, seed=0, include=["results/x.parquet"])
 
 
 # --- integration: make audit's script on the tiny DAG ------------------------------------------
@@ -352,7 +354,7 @@ def test_audit_passes_then_catches_a_tampered_table(tiny):
     manifest = pq.read_table(workdir / "results/audit/manifest.parquet").to_pandas()
     assert dict(zip(manifest.path, manifest.sha256)) == sha256_tree(workdir)
     assert (workdir / "results/audit/manifest.tsv").read_text().count("\n") == len(manifest) + 1
-    assert (manifest.kind == manifest.path.map(audit.artifact_kind)).all()
+    assert (manifest.kind == manifest.path.map(artifacts.artifact_kind)).all()
     kinds = manifest.groupby("kind").size().to_dict()
     assert {k: kinds[k] for k in ("dataset", "checkpoint", "history", "predictions")} == \
         {"dataset": 1, "checkpoint": 6, "history": 2, "predictions": 2}
@@ -418,15 +420,15 @@ def test_audit_passes_then_catches_a_tampered_table(tiny):
 def test_rederivation_with_another_config_reports_config_differs(tiny, tmp_path):
     """One cheap job re-derived with a changed t-SNE perplexity: 'config differs', not a silent difference."""
     workdir, config = tiny
-    runner = audit.SnakemakeRunner(ROOT / "Snakefile", [config], executable=audit.default_snakemake())
-    jobs = audit.group_jobs(audit.dag_summary(runner, workdir))
+    runner = dag.SnakemakeRunner(ROOT / "Snakefile", [config], executable=dag.default_snakemake())
+    jobs = dag.group_jobs(dag.dag_summary(runner, workdir))
     job = next(j for j in jobs.values() if j.rule == "function_space_tsne")
     other = write_config(tmp_path, {"tsne": {"perplexity": 3}}, name="other.yaml")
-    other_runner = audit.SnakemakeRunner(ROOT / "Snakefile", [other], executable=audit.default_snakemake())
-    result = audit.rederive(job, workdir, tmp_path / "scratch", other_runner)
+    other_runner = dag.SnakemakeRunner(ROOT / "Snakefile", [other], executable=dag.default_snakemake())
+    result = rederive.rederive(job, workdir, tmp_path / "scratch", other_runner)
     assert result["ok"], result
     [path] = job.outputs
-    row = audit.assess(path, "table", job, "sampled", result, workdir, tmp_path / "scratch", "ok")
+    row = rederive.assess(path, "table", job, "sampled", result, workdir, tmp_path / "scratch", "ok")
     assert row["status"] == "config differs"
     # (with 6 checkpoints both perplexities clip to the same value, so the content may well agree)
     assert row["difference"].startswith("params.perplexity: 10 vs 3; content")

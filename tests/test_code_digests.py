@@ -6,7 +6,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 from workflow_helpers import ROOT, snakemake

@@ -1,6 +1,5 @@
 """deepens.errors and deepens.plots_errors on crafted predictions whose answers are derived by hand."""
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pytest
 

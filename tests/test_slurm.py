@@ -32,7 +32,7 @@ from types import SimpleNamespace
 import h5py
 import pytest
 import yaml
-from workflow_helpers import ROOT, SNAKEMAKE, planned_jobs, snakemake, write_config
+from workflow_helpers import ROOT, SNAKEMAKE, planned_jobs, write_config
 
 from deepens import io
 from deepens.provenance import read_log_record

@@ -48,11 +48,12 @@ def cmd_device(args) -> int:
 def compare_runs(a, b, log=print) -> int:
     """Number of differing files among results/**/*.h5 and *.parquet of the two work dirs.
 
-    deepens.audit.compare_files: every HDF5 dataset and attribute bit for bit, every Parquet
+    deepens.audit.compare.compare_files: every HDF5 dataset and attribute bit for bit, every Parquet
     column bit for bit with its schema; not compared are the provenance records (wall times,
     host) and the history's wall-clock `seconds` column.
     """
-    from deepens.audit import artifact_kind, compare_files, iter_artifacts
+    from deepens.audit.artifacts import artifact_kind, iter_artifacts
+    from deepens.audit.compare import compare_files
 
     files_a = {p for p in iter_artifacts(a) if p.endswith(COMPARED)}
     files_b = {p for p in iter_artifacts(b) if p.endswith(COMPARED)}
