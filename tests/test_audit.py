@@ -19,7 +19,7 @@ import pytest
 from workflow_helpers import ROOT, write_config
 
 from deepens import io
-from deepens.audit import artifacts, compare, dag, manifest, rederive
+from deepens.audit import artifacts, compare, dag, manifest, params, rederive
 from deepens.provenance import sha256_file
 
 AUDIT_SCRIPT = ROOT / "workflow_scripts" / "audit.py"
@@ -198,14 +198,14 @@ def prov(params, code="abc", wildcards=None):
 
 def test_compare_params_config_vs_code():
     a = prov({"train": {"epochs": 2, "dropout": 0.1}})
-    assert compare.compare_params(a, prov({"train": {"epochs": 2, "dropout": 0.1}})) == (None, None)
-    assert compare.compare_params(a, prov({"train": {"epochs": 3, "dropout": 0.1}})) == \
+    assert params.compare_params(a, prov({"train": {"epochs": 2, "dropout": 0.1}})) == (None, None)
+    assert params.compare_params(a, prov({"train": {"epochs": 3, "dropout": 0.1}})) == \
         ("config", "params.train.epochs: 2 vs 3")
-    kind, detail = compare.compare_params(a, prov({"train": {"epochs": 2, "dropout": 0.1}}, code="def"))
+    kind, detail = params.compare_params(a, prov({"train": {"epochs": 2, "dropout": 0.1}}, code="def"))
     assert kind == "code" and "'abc' vs 'def'" in detail
     # a config difference wins over a code difference
-    assert compare.compare_params(a, prov({"train": {"epochs": 2}}, code="def"))[0] == "config"
-    assert compare.compare_params(None, a) == (None, None)
+    assert params.compare_params(a, prov({"train": {"epochs": 2}}, code="def"))[0] == "config"
+    assert params.compare_params(None, a) == (None, None)
 
 
 def test_assess_reports_config_differs_even_for_identical_content(tmp_path):

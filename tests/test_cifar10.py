@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepens import cifar10
+from deepens import cifar10, cifar10_download
 from deepens.data import prepare_cifar10
 from deepens.cifar10 import DatasetFileError
 
@@ -247,8 +247,8 @@ def test_download_loads_equal_to_the_local_file(release, tmp_path, serve):
     body = release["tar"].read_bytes()
     srv = serve({"/cifar-10-python.tar.gz": body})
     cache = tmp_path / "cache"
-    got = cifar10.load_cifar10(None, tmp_path / "scratch", url=srv.url(), md5=md5_of(body),
-                               cache_dir=cache)
+    got = cifar10.load_cifar10(cifar10_download.download(url=srv.url(), md5=md5_of(body), cache_dir=cache),
+                               tmp_path / "scratch")
     assert_same(got, cifar10.load_cifar10(release["tar"], tmp_path / "scratch2"))
     assert srv.requests == ["/cifar-10-python.tar.gz"]
     # Cached under its final name only (no temporary file), byte for byte.
@@ -272,8 +272,8 @@ def test_md5_mismatch_is_refused_and_nothing_is_cached(release, tmp_path, serve)
     srv = serve({"/cifar-10-python.tar.gz": tampered})
     cache = tmp_path / "cache"
     with pytest.raises(DatasetFileError) as err:
-        cifar10.load_cifar10(None, tmp_path / "scratch", url=srv.url(), md5=md5_of(good),
-                             cache_dir=cache)
+        cifar10.load_cifar10(cifar10_download.download(url=srv.url(), md5=md5_of(good), cache_dir=cache),
+                             tmp_path / "scratch")
     msg = str(err.value)
     assert "md5 mismatch" in msg and srv.url() in msg and "dataset.path" in msg
     assert str(cache / "cifar-10-python.tar.gz") in msg
@@ -281,8 +281,8 @@ def test_md5_mismatch_is_refused_and_nothing_is_cached(release, tmp_path, serve)
     assert list(cache.iterdir()) == []  # neither the bad file nor a temporary one
     # The expected md5 defaults to the official release's.
     with pytest.raises(DatasetFileError, match="c58f30108f718f92721af3b95e74349a"):
-        cifar10.download(cache, url=srv.url())
-    assert cifar10.MD5 == "c58f30108f718f92721af3b95e74349a"
+        cifar10_download.download(cache, url=srv.url())
+    assert cifar10_download.MD5 == "c58f30108f718f92721af3b95e74349a"
     assert list(cache.iterdir()) == []
 
 
@@ -290,14 +290,14 @@ def test_cached_good_file_is_reused_without_a_request(release, tmp_path, serve, 
     body = release["tar"].read_bytes()
     srv = serve({"/cifar-10-python.tar.gz": body})
     cache = tmp_path / "cache"
-    first = cifar10.download(cache, url=srv.url(), md5=md5_of(body))
+    first = cifar10_download.download(cache, url=srv.url(), md5=md5_of(body))
     assert len(srv.requests) == 1
-    assert cifar10.download(cache, url=srv.url(), md5=md5_of(body)) == first
+    assert cifar10_download.download(cache, url=srv.url(), md5=md5_of(body)) == first
     assert len(srv.requests) == 1
     # The default cache directory is $DEEPENS_CACHE; a good file there needs no network.
     monkeypatch.setenv("DEEPENS_CACHE", str(cache))
     offline = f"http://127.0.0.1:{closed_port()}/cifar-10-python.tar.gz"
-    got = cifar10.load_cifar10(None, tmp_path / "scratch", url=offline, md5=md5_of(body))
+    got = cifar10.load_cifar10(cifar10_download.download(url=offline, md5=md5_of(body)), tmp_path / "scratch")
     assert_same(got, cifar10.load_cifar10(release["tar"], tmp_path / "scratch2"))
     assert len(srv.requests) == 1
 
@@ -308,17 +308,17 @@ def test_cached_bad_file_is_downloaded_again(release, tmp_path, serve):
     cache = tmp_path / "cache"
     cache.mkdir()
     (cache / "cifar-10-python.tar.gz").write_bytes(body[: len(body) // 2])
-    cifar10.download(cache, url=srv.url(), md5=md5_of(body))
+    cifar10_download.download(cache, url=srv.url(), md5=md5_of(body))
     assert len(srv.requests) == 1
     assert (cache / "cifar-10-python.tar.gz").read_bytes() == body
 
 
 def test_default_cache_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("DEEPENS_CACHE", str(tmp_path / "c"))
-    assert cifar10.default_cache_dir() == tmp_path / "c"
+    assert cifar10_download.default_cache_dir() == tmp_path / "c"
     monkeypatch.delenv("DEEPENS_CACHE")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert cifar10.default_cache_dir() == tmp_path / "home" / ".cache" / "deepens"
+    assert cifar10_download.default_cache_dir() == tmp_path / "home" / ".cache" / "deepens"
 
 
 def _assert_offline_message(msg, url):
@@ -330,7 +330,7 @@ def test_unreachable_url_says_to_set_dataset_path(tmp_path):
     url = f"http://127.0.0.1:{closed_port()}/"
     cache = tmp_path / "cache"
     with pytest.raises(DatasetFileError) as err:
-        cifar10.load_cifar10(None, tmp_path / "scratch", url=url, cache_dir=cache)
+        cifar10.load_cifar10(cifar10_download.download(url=url, cache_dir=cache), tmp_path / "scratch")
     _assert_offline_message(str(err.value), url)
     assert list(cache.iterdir()) == []
 
@@ -342,7 +342,7 @@ def test_unknown_host_says_to_set_dataset_path(tmp_path, monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", no_dns)
     url = "http://cifar.invalid/cifar-10-python.tar.gz"
     with pytest.raises(DatasetFileError) as err:
-        cifar10.download(tmp_path / "cache", url=url)
+        cifar10_download.download(tmp_path / "cache", url=url)
     assert "Name or service not known" in str(err.value)
     _assert_offline_message(str(err.value), url)
 
@@ -353,7 +353,7 @@ def test_silent_server_times_out_with_the_offline_message(tmp_path):
         listener.listen(1)
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/cifar-10-python.tar.gz"
         with pytest.raises(DatasetFileError) as err:
-            cifar10.download(tmp_path / "cache", url=url, timeout=0.5)
+            cifar10_download.download(tmp_path / "cache", url=url, timeout=0.5)
     _assert_offline_message(str(err.value), url)
     assert list((tmp_path / "cache").iterdir()) == []
 
@@ -363,10 +363,10 @@ def test_http_error_and_short_download_are_refused(release, tmp_path, serve):
     srv = serve({"/cifar-10-python.tar.gz": body})
     cache = tmp_path / "cache"
     with pytest.raises(DatasetFileError, match=r"HTTP 404.*dataset\.path"):
-        cifar10.download(cache, url=srv.url("/missing.tar.gz"), md5=md5_of(body))
+        cifar10_download.download(cache, url=srv.url("/missing.tar.gz"), md5=md5_of(body))
     srv.short_by = 1000  # Content-Length promises more than is sent
     with pytest.raises(DatasetFileError, match=rf"stopped after {len(body)} of {len(body) + 1000}"):
-        cifar10.download(cache, url=srv.url(), md5=md5_of(body))
+        cifar10_download.download(cache, url=srv.url(), md5=md5_of(body))
     assert list(cache.iterdir()) == []
 
 
@@ -382,9 +382,10 @@ for name in ("tensorflow", "keras"):
         pass
     else:
         sys.exit(name + " is importable: the blocker is not active")
-from deepens import cifar10
-d = cifar10.load_cifar10(None, {str(tmp_path / "scratch")!r}, url={srv.url()!r},
-                         md5={md5_of(body)!r}, cache_dir={str(tmp_path / "cache")!r})
+from deepens import cifar10, cifar10_download
+d = cifar10.load_cifar10(cifar10_download.download(url={srv.url()!r}, md5={md5_of(body)!r},
+                                                  cache_dir={str(tmp_path / "cache")!r}),
+                         {str(tmp_path / "scratch")!r})
 assert not any(m in sys.modules for m in ("tensorflow", "keras")), "imported"
 print(d["x_train"].shape, d["y_test"].tolist())
 """

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from deepens import cifar10c
 from deepens import corruptions as C
 from deepens.io import ArtifactError
 from deepens.seeds import PURPOSES, derive_seed
@@ -283,7 +284,7 @@ def fake_cifar10c(tmp_path):
 
 
 def test_load_cifar10c_slices_severity_major(fake_cifar10c):
-    images, labels = C.load_cifar10c(fake_cifar10c, "contrast", 4)
+    images, labels = cifar10c.load_cifar10c(fake_cifar10c, "contrast", 4)
     assert images.dtype == np.uint8 and images.shape == (5, 4, 32, 32, 3)
     assert labels.shape == (5, 4) and labels.dtype == np.int64
     for k in range(5):
@@ -291,45 +292,45 @@ def test_load_cifar10c_slices_severity_major(fake_cifar10c):
             assert np.all(images[k, i] == 10 * k + i)
     y_test = (np.arange(4) * 3) % 10
     assert np.array_equal(labels, np.tile(y_test, (5, 1)))
-    C.check_cifar10c_labels(labels, y_test)
-    full, _ = C.load_cifar10c(fake_cifar10c, "contrast", M)
+    cifar10c.check_cifar10c_labels(labels, y_test)
+    full, _ = cifar10c.load_cifar10c(fake_cifar10c, "contrast", M)
     assert full.shape == (5, M, 32, 32, 3) and np.all(full[4, M - 1] == 10 * 4 + M - 1)
 
 
 def test_check_cifar10c_labels_rejects_mismatch(fake_cifar10c):
-    _, labels = C.load_cifar10c(fake_cifar10c, "contrast", 4)
+    _, labels = cifar10c.load_cifar10c(fake_cifar10c, "contrast", 4)
     y_test = (np.arange(4) * 3) % 10
     bad = labels.copy()
     bad[2, 1] += 1
     with pytest.raises(ArtifactError, match="severity 3"):
-        C.check_cifar10c_labels(bad, y_test)
+        cifar10c.check_cifar10c_labels(bad, y_test)
     with pytest.raises(ArtifactError):
-        C.check_cifar10c_labels(labels, y_test[:3])
+        cifar10c.check_cifar10c_labels(labels, y_test[:3])
 
 
 def test_load_cifar10c_missing_and_malformed(fake_cifar10c):
     with pytest.raises(ArtifactError, match="brightness.npy"):
-        C.load_cifar10c(fake_cifar10c, "brightness", 4)
+        cifar10c.load_cifar10c(fake_cifar10c, "brightness", 4)
     for bad in (np.zeros((5 * M, 32, 32, 1), np.uint8), np.zeros((5 * M, 32, 32, 3), np.float32),
                 np.zeros((5 * M + 1, 32, 32, 3), np.uint8), np.zeros((5 * M, 32, 32), np.uint8)):
         np.save(fake_cifar10c / "shot_noise.npy", bad)
         with pytest.raises(ArtifactError, match="shot_noise.npy"):
-            C.load_cifar10c(fake_cifar10c, "shot_noise", 4)
+            cifar10c.load_cifar10c(fake_cifar10c, "shot_noise", 4)
     (fake_cifar10c / "fog.npy").write_bytes(b"not a numpy file")
     with pytest.raises(ArtifactError, match="fog.npy"):
-        C.load_cifar10c(fake_cifar10c, "fog", 4)
+        cifar10c.load_cifar10c(fake_cifar10c, "fog", 4)
     np.save(fake_cifar10c / "snow.npy", np.array([{"a": 1}], dtype=object))
     with pytest.raises(ArtifactError, match="snow.npy"):
-        C.load_cifar10c(fake_cifar10c, "snow", 4)
+        cifar10c.load_cifar10c(fake_cifar10c, "snow", 4)
     with pytest.raises(ArtifactError, match="contrast.npy.*6 images per severity"):
-        C.load_cifar10c(fake_cifar10c, "contrast", M + 1)
+        cifar10c.load_cifar10c(fake_cifar10c, "contrast", M + 1)
     np.save(fake_cifar10c / "labels.npy", np.zeros(5 * M - 1, np.uint8))
     with pytest.raises(ArtifactError, match="labels.npy"):
-        C.load_cifar10c(fake_cifar10c, "contrast", 4)
+        cifar10c.load_cifar10c(fake_cifar10c, "contrast", 4)
     (fake_cifar10c / "labels.npy").unlink()
     with pytest.raises(ArtifactError, match="labels.npy"):
-        C.load_cifar10c(fake_cifar10c, "contrast", 4)
+        cifar10c.load_cifar10c(fake_cifar10c, "contrast", 4)
     with pytest.raises(ValueError, match="unknown CIFAR-10-C corruption"):
-        C.load_cifar10c(fake_cifar10c, "../contrast", 4)
+        cifar10c.load_cifar10c(fake_cifar10c, "../contrast", 4)
     with pytest.raises(ValueError, match="n_test"):
-        C.load_cifar10c(fake_cifar10c, "contrast", 0)
+        cifar10c.load_cifar10c(fake_cifar10c, "contrast", 0)

@@ -5,7 +5,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from deepens import findings
+from deepens import bootstrap, findings
 
 B = 200  # bootstrap replicates in these tests
 BOOT = {"n_boot": B, "seed": 0}
@@ -58,12 +58,12 @@ def lme(a, axis=0):
     (0.0, 0.1, 0.0, "above", "inconclusive"), (0.05, 0.1, 0.1, "below", "inconclusive"),
 ])
 def test_verdict(low, high, threshold, direction, expected):
-    assert findings.verdict(low, high, threshold, direction) == expected
+    assert bootstrap.verdict(low, high, threshold, direction) == expected
 
 
 def test_verdict_rejects_unknown_direction():
     with pytest.raises(ValueError, match="direction"):
-        findings.verdict(0.0, 1.0, 0.5, "over")
+        bootstrap.verdict(0.0, 1.0, 0.5, "over")
 
 
 def test_rise_above_running_min():
@@ -499,7 +499,7 @@ def test_same_seed_bit_identical_other_seed_moves_only_the_interval():
 
 def test_chunked_example_weights_match_one_chunk(monkeypatch):
     whole = all_rows(0, n_boot=50)
-    monkeypatch.setattr(findings, "_CELLS", 1000)  # 300 examples -> 3 replicates per chunk
+    monkeypatch.setattr(bootstrap, "_CELLS", 1000)  # 300 examples -> 3 replicates per chunk
     assert findings.findings_table(all_rows(0, n_boot=50)).equals(findings.findings_table(whole))
 
 

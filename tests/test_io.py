@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from deepens import io, metrics
+from deepens import io, metrics, weights
 
 
 # --- atomic_path ----------------------------------------------------------------------
@@ -189,7 +189,7 @@ def _write_checkpoint(path, seed, manifest=None, layout=LAYOUT):
             values[p] = rng.normal(size=shape).astype(np.float32)
             f.create_dataset(h, data=values[p])
         if manifest is not False:
-            f.attrs[io.MANIFEST_ATTR] = json.dumps(manifest if manifest is not None else _manifest(layout))
+            f.attrs[weights.MANIFEST_ATTR] = json.dumps(manifest if manifest is not None else _manifest(layout))
     return values
 
 
@@ -205,26 +205,26 @@ def checkpoints(tmp_path):
 
 def test_read_manifest(checkpoints):
     paths, _ = checkpoints
-    assert io.read_manifest(paths[0]) == _manifest()
+    assert weights.read_manifest(paths[0]) == _manifest()
 
 
 def test_select_variables():
     m = _manifest()
-    assert [v["path"] for v in io.select_variables(m, "all")] == [
+    assert [v["path"] for v in weights.select_variables(m, "all")] == [
         "conv1/kernel", "conv1/bias", "bn/gamma", "scale/alpha", "logits/kernel", "logits/bias"]
-    assert [v["path"] for v in io.select_variables(m, "kernels")] == ["conv1/kernel", "logits/kernel"]
+    assert [v["path"] for v in weights.select_variables(m, "kernels")] == ["conv1/kernel", "logits/kernel"]
     with pytest.raises(ValueError):
-        io.select_variables(m, "biases")
+        weights.select_variables(m, "biases")
     with pytest.raises(io.ArtifactError):
-        io.select_variables([v for v in m if not v["trainable"] or "kernel" not in v["path"]], "kernels")
+        weights.select_variables([v for v in m if not v["trainable"] or "kernel" not in v["path"]], "kernels")
 
 
 @pytest.mark.parametrize("parameters", ["all", "kernels"])
 def test_checkpoint_set_flat_and_blocks(checkpoints, parameters):
     paths, values = checkpoints
-    names = [v["path"] for v in io.select_variables(_manifest(), parameters)]
+    names = [v["path"] for v in weights.select_variables(_manifest(), parameters)]
     expected = np.stack([np.concatenate([vals[n].astype(np.float64).ravel() for n in names]) for vals in values])
-    with io.CheckpointSet(paths, parameters) as cs:
+    with weights.CheckpointSet(paths, parameters) as cs:
         assert cs.n_parameters == expected.shape[1]
         for i in range(3):
             assert np.array_equal(cs.flat(i), expected[i])
@@ -244,7 +244,7 @@ def test_checkpoint_set_different_manifest(checkpoints, tmp_path):
     layout = LAYOUT[:-1] + [("layers/dense/vars/1", "logits/bias", True, (4,))]
     _write_checkpoint(other, 9, layout=layout)
     with pytest.raises(io.ArtifactError, match="other.weights.h5"):
-        io.CheckpointSet([paths[0], other, paths[1]])
+        weights.CheckpointSet([paths[0], other, paths[1]])
 
 
 def test_checkpoint_without_manifest(checkpoints, tmp_path):
@@ -252,9 +252,9 @@ def test_checkpoint_without_manifest(checkpoints, tmp_path):
     bare = tmp_path / "bare.weights.h5"
     _write_checkpoint(bare, 1, manifest=False)
     with pytest.raises(io.ArtifactError, match="bare.weights.h5"):
-        io.CheckpointSet([bare])
+        weights.CheckpointSet([bare])
     with pytest.raises(io.ArtifactError, match="bare.weights.h5"):
-        io.CheckpointSet([paths[0], bare])
+        weights.CheckpointSet([paths[0], bare])
 
 
 @pytest.mark.parametrize("kind", ["garbage", "truncated"])
@@ -266,7 +266,7 @@ def test_corrupt_checkpoint(checkpoints, tmp_path, kind, position):
     bad.write_bytes(b"\x00garbage" * 64 if kind == "garbage" else data[: len(data) // 2])
     order = [bad, paths[0]] if position == 0 else [paths[0], bad]
     with pytest.raises(io.ArtifactError, match=bad.name):
-        with io.CheckpointSet(order) as cs:
+        with weights.CheckpointSet(order) as cs:
             list(cs.blocks(100))
 
 
@@ -274,6 +274,6 @@ def test_checkpoint_missing_dataset_in_blocks(checkpoints, tmp_path):
     paths, _ = checkpoints
     holey = tmp_path / "holey.weights.h5"
     _write_checkpoint(holey, 4, manifest=_manifest(), layout=LAYOUT[:-1])  # logits/bias absent
-    with io.CheckpointSet([paths[0], holey]) as cs:
+    with weights.CheckpointSet([paths[0], holey]) as cs:
         with pytest.raises(io.ArtifactError, match="holey.weights.h5"):
             list(cs.blocks(100))

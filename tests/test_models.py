@@ -10,7 +10,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from deepens import io  # noqa: E402
+from deepens import weights  # noqa: E402
 from deepens.nets import models  # noqa: E402
 
 
@@ -224,13 +224,13 @@ def test_saved_checkpoint_reads_back_through_io(saved_resnet, tmp_path):
     copy = tmp_path / "with_manifest.weights.h5"
     copy.write_bytes(path.read_bytes())
     with h5py.File(copy, "a") as f:
-        f.attrs[io.MANIFEST_ATTR] = json.dumps(manifest)
+        f.attrs[weights.MANIFEST_ATTR] = json.dumps(manifest)
     values = {v.path: v.numpy() for v in model.weights}
-    with io.CheckpointSet([copy, copy], "all") as cs:
+    with weights.CheckpointSet([copy, copy], "all") as cs:
         expected = np.concatenate([values[e["path"]].ravel() for e in manifest if e["trainable"]])
         assert cs.n_parameters == expected.size == sum(int(np.prod(v.shape)) for v in model.trainable_weights)
         assert np.array_equal(cs.flat(0), expected.astype(np.float64))
         assert np.array_equal(np.concatenate(list(cs.blocks(5000)), axis=1)[1], expected)
-    with io.CheckpointSet([copy], "kernels") as cs:
+    with weights.CheckpointSet([copy], "kernels") as cs:
         assert all(v["path"].endswith("kernel") for v in cs.variables)
         assert len(cs.variables) == 19 + 2 + 1

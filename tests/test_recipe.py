@@ -6,7 +6,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from deepens import io, similarity  # noqa: E402
+from deepens import io, similarity, weights  # noqa: E402
 from deepens.nets import checkpoints, models, pipeline  # noqa: E402
 from deepens.function_space import tsne_table  # noqa: E402
 from deepens.nets.models import configure_tensorflow  # noqa: E402
@@ -45,7 +45,7 @@ def test_a_raw_network_is_evaluated_on_raw_pixels(cifar_like, tmp_path):
     model = models.build_model("small_cnn", SHAPE, 10, seed=3, input_scaling="raw")
     path = tmp_path / "epoch000.weights.h5"
     checkpoints.save_checkpoint(model, models.variable_manifest(model), path, 0, {})
-    assert io.read_model_spec(path)["input_scaling"] == "raw"
+    assert weights.read_model_spec(path)["input_scaling"] == "raw"
     loaded = models.load_model(path)
     probs, logp = Forward(loaded, 5, tf)(x, y)
     logits_raw = model(x.astype(np.float32), training=False).numpy()

@@ -303,7 +303,7 @@ def test_averaging_averages_the_late_checkpoints(trained):
     import tensorflow as tf
 
     from deepens.nets.evaluation import FlatWeights, Forward
-    from deepens.io import CheckpointSet
+    from deepens.weights import CheckpointSet
     from deepens.nets.models import load_model
 
     ds, paths = trained
@@ -479,7 +479,7 @@ def test_resnet_samples_re_estimate_batch_norm_unless_switched_off_and_averaging
 
     from deepens import data
     from deepens.nets.evaluation import FlatWeights, Forward, batch_norm_layers, recompute_batch_norm
-    from deepens.io import CheckpointSet
+    from deepens.weights import CheckpointSet
     from deepens.nets.models import build_model, load_model, model_inputs, variable_manifest
     from deepens.nets.subspace_sampling import SolutionRun, sample_method
     from deepens.nets.training import save_checkpoint

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from workflow_helpers import ROOT, planned_jobs, snakemake, write_config
 
-from deepens import io, metrics
+from deepens import io, metrics, weights
 from deepens.data import load_dataset
 from deepens.provenance import read_log_record
 
@@ -70,7 +70,7 @@ def test_checkpoints_and_history(run):
                 assert f.attrs["epoch"] == epoch
                 prov = json.loads(f.attrs["deepens.provenance"])
                 # the optimizer's state stays in the resume state: a published checkpoint holds the model only
-                assert set(f) == {"layers", "vars"} and io.read_manifest(path)
+                assert set(f) == {"layers", "vars"} and weights.read_manifest(path)
             assert prov["config"]["wildcards"] == {"dataset": "digits", "model": MODEL, "seed": str(seed)}
             assert prov["config"]["params"]["train"]["epochs"] == 2
             assert not {"host", "started_utc", "wall_seconds", "slurm_job_id", "platform"} & set(prov)
@@ -87,7 +87,7 @@ def test_checkpoints_and_history(run):
         assert timing[0] == "epoch\tseconds" and [t.split("\t")[0] for t in timing[1:]] == ["1", "2"]
         assert all(float(t.split("\t")[1]) > 0 for t in timing[1:])
     # different seeds start from different initialisations
-    a, b = (io.CheckpointSet([workdir / f"{BASE}/seed{s}/checkpoints/epoch000.weights.h5"]) for s in SEEDS)
+    a, b = (weights.CheckpointSet([workdir / f"{BASE}/seed{s}/checkpoints/epoch000.weights.h5"]) for s in SEEDS)
     assert not np.array_equal(a.flat(0), b.flat(0))
     a.close(), b.close()
 
@@ -127,7 +127,7 @@ def test_similarity_tables_agree_with_inputs(run):
         square = table.pivot_table(index=["seed_a", "epoch_a"], columns=["seed_b", "epoch_b"], values=value)
         np.testing.assert_allclose(square.to_numpy(), square.to_numpy().T)
     # one cosine and one disagreement recomputed directly from the files
-    a = io.CheckpointSet([workdir / f"{BASE}/seed0/checkpoints/epoch002.weights.h5",
+    a = weights.CheckpointSet([workdir / f"{BASE}/seed0/checkpoints/epoch002.weights.h5",
                           workdir / f"{BASE}/seed1/checkpoints/epoch001.weights.h5"])
     u, v = a.flat(0), a.flat(1)
     a.close()
@@ -432,7 +432,7 @@ def test_corrupt_file_fails_naming_it_and_leaves_other_outputs(run, tmp_path, vi
             if p.suffix == ".parquet":
                 io.read_table(p)
             elif p.name.endswith(".weights.h5"):
-                io.read_manifest(p)
+                weights.read_manifest(p)
     assert not [p for p in (workdir / "results").rglob(".*") if p.is_file()], "temporary files left behind"
 
 

@@ -5,7 +5,7 @@ import sys
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 import _job  # noqa: E402
 import numpy as np  # noqa: E402
-from deepens import corruptions  # noqa: E402
+from deepens import cifar10c, corruptions  # noqa: E402
 from deepens.data import load_dataset  # noqa: E402
 from deepens.shift import save_shift_set  # noqa: E402
 
@@ -15,8 +15,8 @@ ds = load_dataset(snakemake.input.dataset)  # noqa: F821
 severities = [int(s) for s in p.severities]
 if snakemake.input.source:  # noqa: F821
     directory = str(snakemake.input.source[0]).rsplit("/", 1)[0]  # noqa: F821
-    images, labels = corruptions.load_cifar10c(directory, name, len(ds.y_test))
-    corruptions.check_cifar10c_labels(labels, ds.y_test)
+    images, labels = cifar10c.load_cifar10c(directory, name, len(ds.y_test))
+    cifar10c.check_cifar10c_labels(labels, ds.y_test)
     images = images[[s - 1 for s in severities]]
     source = f"CIFAR-10-C {directory}"
 else:

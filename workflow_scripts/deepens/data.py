@@ -73,16 +73,16 @@ def prepare_digits(test_size: int, validation_size: int) -> Dataset:
 
 def prepare_cifar10(path, validation_size: int, scratch_dir, **download_kwargs) -> Dataset:
     """CIFAR-10 from a local tarball/directory, or downloaded when path is None (md5-checked,
-    cached; see cifar10.download, which takes download_kwargs); last images = validation."""
-    from . import cifar10
+    cached; see cifar10_download.download, which takes download_kwargs); last images = validation."""
+    from . import cifar10, cifar10_download
 
-    source = cifar10.download(**download_kwargs) if path is None else path
+    source = cifar10_download.download(**download_kwargs) if path is None else path
     raw = cifar10.load_cifar10(source, scratch_dir)
     n = len(raw["y_train"])
     if not 0 < validation_size < n:
         raise ValueError(f"train.validation_size must be between 1 and {n - 1} for cifar10, got {validation_size}")
     cut = n - validation_size
-    meta = {"source": str(path) if path is not None else download_kwargs.get("url", cifar10.URL)}
+    meta = {"source": str(path) if path is not None else download_kwargs.get("url", cifar10_download.URL)}
     if Path(source).is_file():
         meta["source_sha256"] = sha256_file(source)
     return Dataset(raw["x_train"][:cut], raw["y_train"][:cut], raw["x_train"][cut:], raw["y_train"][cut:],

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from .io import iter_runs, label_log_prob
+from .metrics import log_mean_exp
 
 SCORES = ("accuracy", "nll", "brier", "ece")
 
@@ -46,11 +47,7 @@ def subsets(n: int, k: int, max_subsets: int, seed: int) -> np.ndarray:
 def subset_log_probs(log_probs, rows) -> np.ndarray:
     """(B x N) log-probabilities of the label of the ensembles of members `rows` (B x k indices)
     of (S x N) member log-probabilities: log-mean-exp over each row's members."""
-    picked = np.asarray(log_probs, np.float64)[np.asarray(rows)]  # B x k x N
-    top = picked.max(axis=1, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0.0)
-    with np.errstate(divide="ignore"):
-        return (top + np.log(np.exp(picked - top).mean(axis=1, keepdims=True)))[:, 0]
+    return log_mean_exp(np.asarray(log_probs, np.float64)[np.asarray(rows)], axis=1)
 
 
 def cumulative_log_probs(log_probs) -> np.ndarray:

@@ -44,6 +44,8 @@ otherwise (NaN bounds included) inconclusive.
 """
 import numpy as np
 import pyarrow as pa
+from .bootstrap import _example_means, _gap_reps, _interval, _pair_reps, verdict
+from .metrics import log_mean_exp
 
 COLUMNS = (("claim", pa.int32()), ("key", pa.string()), ("subject", pa.string()), ("statement", pa.string()),
            ("metric", pa.string()), ("estimate", pa.float64()), ("ci_low", pa.float64()),
@@ -51,17 +53,6 @@ COLUMNS = (("claim", pa.int32()), ("key", pa.string()), ("subject", pa.string())
            ("verdict", pa.string()), ("n_seeds", pa.int64()), ("n_examples", pa.int64()),
            ("n_boot", pa.int64()), ("note", pa.string()))
 SCHEMA = pa.schema(COLUMNS)
-_CELLS = 1 << 22  # example-weight cells per chunk: peak memory ~150 MB whatever N and n_boot
-
-
-def verdict(low, high, threshold, direction) -> str:
-    if direction not in ("above", "below"):
-        raise ValueError(f"direction must be 'above' or 'below', got {direction!r}")
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return "inconclusive"
-    if direction == "above":
-        return "holds" if low > threshold else "fails" if high < threshold else "inconclusive"
-    return "holds" if high < threshold else "fails" if low > threshold else "inconclusive"
 
 
 def rise_above_running_min(values) -> float:
@@ -70,61 +61,6 @@ def rise_above_running_min(values) -> float:
     return float(np.max(v - np.minimum.accumulate(v))) if v.size else float("nan")
 
 
-def _log_mean_exp(a):
-    """log mean exp over axis 0, float64, shifted by the maximum so nothing underflows."""
-    a = np.asarray(a, np.float64)
-    top = a.max(0)
-    top = np.where(np.isfinite(top), top, 0.0)
-    with np.errstate(divide="ignore"):
-        return top + np.log(np.mean(np.exp(a - top), axis=0))
-
-
-def _example_means(rng, x, n_boot):
-    """(k, n_boot): each row of x (k, N) averaged under n_boot resamples of the N examples."""
-    x = np.asarray(x, np.float64)
-    n = x.shape[1]
-    out = np.full((x.shape[0], n_boot), np.nan)  # no examples: no replicate
-    step = max(1, min(n_boot, _CELLS // max(n, 1)))
-    for s in range(0, n_boot if n else 0, step):
-        b = min(step, n_boot - s)
-        draws = rng.integers(0, n, size=(b, n)) + (n * np.arange(b))[:, None]
-        counts = np.bincount(draws.ravel(), minlength=b * n).reshape(b, n)
-        out[:, s:s + b] = x @ counts.T.astype(np.float64) / n
-    return out
-
-
-def _pair_reps(idx, value):
-    """Per replicate, mean over position pairs a<b of value(idx_a, idx_b), skipping pairs of two
-    copies of one seed; NaN where no pair is left."""
-    a, b = np.triu_indices(idx.shape[1], 1)
-    ia, ib = idx[:, a], idx[:, b]
-    ok = ia != ib
-    total = np.where(ok, value(ia, ib), 0.0).sum(1)
-    n = ok.sum(1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, total / n, np.nan)
-
-
-def _gap_reps(rng, ens, runs, n_boot):
-    """Replicates of mean(ens) - mean over runs of mean(runs[r]): runs and examples resampled,
-    the ensemble (of all runs) only over examples."""
-    idx = rng.integers(0, runs.shape[0], size=(n_boot, runs.shape[0]))
-    m = _example_means(rng, np.vstack([ens[None], runs]), n_boot)
-    return m[0] - m[1:][idx, np.arange(n_boot)[:, None]].mean(1)
-
-
-def _interval(estimate, reps, confidence):
-    if reps is None:
-        return np.nan, np.nan, ""
-    if not np.isfinite(estimate):
-        return np.nan, np.nan, "estimate not finite: no interval"
-    finite = reps[np.isfinite(reps)]
-    dropped = reps.size - finite.size
-    if finite.size < reps.size / 2:
-        return np.nan, np.nan, f"only {finite.size} of {reps.size} bootstrap replicates finite: no interval"
-    q = (1 - confidence) / 2
-    low, high = np.quantile(finite, [q, 1 - q])
-    return float(low), float(high), f"{dropped} of {reps.size} replicates dropped (NaN)" if dropped else ""
 
 
 def _row(claim, key, subject, statement, metric, estimate, reps, threshold, direction,
@@ -244,8 +180,8 @@ def ensemble_vs_snapshot(labels, final_probs, final_logpy, snap_probs, snap_logp
     statements = [f"An ensemble of {s} independent solutions beats a {k}-snapshot ensemble of one run ({x})."
                   for x in ("higher accuracy", "lower NLL")]
     parts = None if s == 0 or k == 0 else (
-        (np.mean(final_probs, axis=0, dtype=np.float64), _log_mean_exp(final_logpy)),
-        (np.mean(snap_probs, axis=1, dtype=np.float64), np.stack([_log_mean_exp(x) for x in snap_logpy])))
+        (np.mean(final_probs, axis=0, dtype=np.float64), log_mean_exp(final_logpy)),
+        (np.mean(snap_probs, axis=1, dtype=np.float64), np.stack([log_mean_exp(x) for x in snap_logpy])))
     return _ens_vs_runs(5, ("snapshot_accuracy", "snapshot_nll"), ("accuracy", "nll"), metrics, statements, labels,
                         s, parts, "no snapshots", f"{k} checkpoints per snapshot ensemble", n_boot, confidence, seed)
 
@@ -259,9 +195,9 @@ def subspace_vs_ensemble(labels, method, probs, logpy, *, n_boot=1000, confidenc
                   for x in ("higher accuracy", "lower NLL")]
     probs, logpy, parts = np.asarray(probs), np.asarray(logpy), None
     if s >= 2 and m:
-        parts = ((np.mean(probs[:, :m], axis=(0, 1), dtype=np.float64), _log_mean_exp(logpy[:, :m].reshape(-1, n))),
+        parts = ((np.mean(probs[:, :m], axis=(0, 1), dtype=np.float64), log_mean_exp(logpy[:, :m].reshape(-1, n))),
                  (np.mean(probs[:, :s * m], axis=1, dtype=np.float64),
-                  np.stack([_log_mean_exp(x[:s * m]) for x in logpy])))
+                  np.stack([log_mean_exp(x[:s * m]) for x in logpy])))
     return _ens_vs_runs(6, ("subspace_accuracy", "subspace_nll"), (method, method), metrics, statements, labels,
                         s, parts, f"need 2 runs and at least as many samples per run, got {s} runs x {total}",
                         f"{s * m} members each: first {m} of every run vs first {s * m} of one run",
@@ -295,7 +231,7 @@ def _set_losses(labels, probs, logpy):
     brier = (p * p).sum(-1) - 2 * py + 1
     pm = p.mean(0)
     brier_ens = (pm * pm).sum(-1) - 2 * pm[np.arange(len(labels)), labels] + 1
-    return (-logpy, -_log_mean_exp(logpy)), (brier, brier_ens)
+    return (-logpy, -log_mean_exp(logpy)), (brier, brier_ens)
 
 
 def shift_advantage(labels, sets, *, n_boot=1000, confidence=0.95, seed=0):

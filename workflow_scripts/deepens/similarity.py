@@ -8,7 +8,8 @@ import numpy as np
 import pyarrow as pa
 
 from . import metrics
-from .io import CheckpointSet, iter_runs, read_predictions
+from .io import iter_runs, read_predictions
+from .weights import CheckpointSet
 
 
 def _keys(seeds, epochs):

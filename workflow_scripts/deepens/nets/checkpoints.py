@@ -12,7 +12,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..io import MANIFEST_ATTR, MODEL_ATTR, PROVENANCE_KEY, atomic_path
+from ..io import PROVENANCE_KEY, atomic_path
+from ..weights import MANIFEST_ATTR, MODEL_ATTR
 
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")

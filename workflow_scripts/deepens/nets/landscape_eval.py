@@ -20,7 +20,8 @@ import numpy as np  # noqa: E402
 
 from .. import landscape, metrics  # noqa: E402
 from ..data import evenly_spaced  # noqa: E402
-from ..io import ArtifactError, CheckpointSet  # noqa: E402
+from ..io import ArtifactError  # noqa: E402
+from ..weights import CheckpointSet  # noqa: E402
 
 ORIGIN = "origin"  # the zero vector of weight space, a plane point (the paper's radial cut)
 

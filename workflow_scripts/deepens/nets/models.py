@@ -5,7 +5,7 @@ Initialisers and dropout layers get their own seeds, derived from the run seed b
 and layer index, so a model is a pure function of (spec, seed).
 
 A model *spec* (name, input shape, classes, dropout, bias initializer, input scaling) is stored
-in every checkpoint (io.MODEL_ATTR), so `load_model` rebuilds exactly the network a checkpoint
+in every checkpoint (weights.MODEL_ATTR), so `load_model` rebuilds exactly the network a checkpoint
 belongs to and `model_inputs` feeds it what it was trained on: pixels / 255 ("unit") or the raw
 0-255 values ("raw", the authors' notebook).
 """
@@ -173,7 +173,8 @@ def model_inputs(images, input_scaling, tf):
 
 def load_model(path) -> keras.Model:
     """The network a checkpoint belongs to (from its stored spec), with the checkpoint's weights."""
-    from ..io import ArtifactError, read_model_spec
+    from ..io import ArtifactError
+    from ..weights import read_model_spec
 
     spec = read_model_spec(path)
     model = build_model(spec["name"], spec["input_shape"], spec["num_classes"], seed=0, dropout=spec["dropout"],
@@ -187,7 +188,8 @@ def load_model(path) -> keras.Model:
 
 def load_weights(model, path):
     """Load a checkpoint of the same architecture into `model`; ArtifactError naming the file otherwise."""
-    from ..io import ArtifactError, read_model_spec
+    from ..io import ArtifactError
+    from ..weights import read_model_spec
 
     spec = read_model_spec(path)
     if {k: spec[k] for k in ("name", "input_shape", "num_classes", "input_scaling")} != \

@@ -39,7 +39,8 @@ import pyarrow as pa  # noqa: E402
 
 from .. import subspace  # noqa: E402
 from ..data import evenly_spaced  # noqa: E402
-from ..io import ArtifactError, CheckpointSet, samples_table, write_table  # noqa: E402
+from ..io import ArtifactError, samples_table, write_table  # noqa: E402
+from ..weights import CheckpointSet  # noqa: E402
 from ..seeds import derive_seed  # noqa: E402
 from ..shift import CLEAN, ShiftMember  # noqa: E402
 
