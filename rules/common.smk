@@ -30,6 +30,12 @@ def script_code(name):
     return _code_digest(SCRIPTS_DIR / name)
 
 
+def figure_code(name):
+    """The code digest of a figure rule: plot.py and the figure's own module deepens.figures.<name>
+    (which plot.py imports by name), with their import closures."""
+    return _code_digest(SCRIPTS_DIR / "plot.py", modules=(f"deepens.figures.{name}",))
+
+
 wildcard_constraints:
     dataset=r"digits|cifar10",
     method="|".join(METHODS),
@@ -44,15 +50,15 @@ wildcard_constraints:
 RESOLVED_CONFIG = "results/{dataset}/resolved_config.yaml"
 DATA = "results/{dataset}/data.npz"
 RUN = "results/{dataset}/{model}/seed{seed}"
-CHECKPOINT = RUN + "/checkpoints/epoch{epoch}.weights.h5"  # epoch003
-HISTORY = RUN + "/history.parquet"
-PREDICTIONS = RUN + "/predictions.parquet"
-REPRESENTATIONS = RUN + "/representations.h5"
-SAMPLES = RUN + "/subspace/{method}.parquet"
-SHIFT_PREDICTIONS = RUN + "/shift/{member}.parquet"
+CHECKPOINT = f"{RUN}/checkpoints/epoch{{epoch}}.weights.h5"  # epoch003
+HISTORY = f"{RUN}/history.parquet"
+PREDICTIONS = f"{RUN}/predictions.parquet"
+REPRESENTATIONS = f"{RUN}/representations.h5"
+SAMPLES = f"{RUN}/subspace/{{method}}.parquet"
+SHIFT_PREDICTIONS = f"{RUN}/shift/{{member}}.parquet"
 SHIFT_SET = "results/{dataset}/shift/{corruption}.npz"
 TABLES = "results/{dataset}/{model}/tables"
-FIGURES = "results/{dataset}/{model}/figures"
+FIGURES_DIR = "results/{dataset}/{model}/figures"
 
 
 def get_resume_dir(wildcards):
@@ -72,14 +78,20 @@ CKA = config["cka"]
 CKA_ENABLED = CKA["enabled"]
 FINDINGS_ENABLED = config["findings"]["enabled"]
 
-FIGURE_NAMES = ["training_curves", "trajectory_similarity", "seed_similarity", "confusion_final",
-                "confusion_epochs", "misclassified_overlap", "hard_examples", "function_space_tsne",
-                "ensemble_size", "ensemble_by_epoch", "diversity_accuracy"]
-TABLE_NAMES = ["weight_cosine", "prediction_disagreement", "checkpoint_metrics", "confusion", "hard_examples",
-               "misclassified_overlap", "function_space_tsne", "ensemble_metrics", "ensemble_by_epoch",
-               "diversity_points", "diversity_limits"]
+TABLE_NAMES = [
+    "weight_cosine",
+    "prediction_disagreement",
+    "checkpoint_metrics",
+    "confusion",
+    "hard_examples",
+    "misclassified_overlap",
+    "function_space_tsne",
+    "ensemble_metrics",
+    "ensemble_by_epoch",
+    "diversity_points",
+    "diversity_limits",
+]
 SUBSPACE_TABLE_NAMES = ["subspace_tsne", "subspace_diversity_points", "section5_ensembles"]
-SUBSPACE_FIGURE_NAMES = ["subspace_tsne", "section5_ensembles"]
 
 
 def train_settings(model):
@@ -160,8 +172,11 @@ def representation_epochs(seed):
 def get_representation_settings(wildcards):
     if not CKA_ENABLED:
         return None
-    return {"epochs": representation_epochs(wildcards.seed), "test_points": CKA["test_points"],
-            "batch_size": CKA["batch_size"]}
+    return {
+        "epochs": representation_epochs(wildcards.seed),
+        "test_points": CKA["test_points"],
+        "batch_size": CKA["batch_size"],
+    }
 
 
 def late_epochs(model):
@@ -173,7 +188,7 @@ def late_epochs(model):
 
 def snapshot_epochs():
     """The checkpoints of the snapshot ensemble under shift: the last snapshot_max_size (epoch 0 never)."""
-    return EPOCHS[-min(config["ensembles"]["snapshot_max_size"], len(EPOCHS) - 1):]
+    return EPOCHS[-min(config["ensembles"]["snapshot_max_size"], len(EPOCHS) - 1) :]
 
 
 def solution_epochs(model):
@@ -196,12 +211,25 @@ def subspace_settings(model, method):
 def get_solution_settings(wildcards):
     """Everything the evaluate_solution job's results depend on besides its inputs."""
     sub = MODEL_CONFIG[wildcards.model]["subspace"]
-    return {"epochs": solution_epochs(wildcards.model), "final_epoch": EPOCHS[-1],
-            "late_epochs": late_epochs(wildcards.model), "rank": sub["rank"],
-            "recompute_batch_norm": sub["recompute_batch_norm"], "bn_examples": sub["bn_examples"],
-            "methods": {m: subspace_settings(wildcards.model, m) for m in SUBSPACE_METHODS},
-            "shift": {"corruptions": SHIFT_CORRUPTIONS, "members": SHIFT_MEMBERS, "samples": SHIFT["samples"],
-                      "snapshot_epochs": snapshot_epochs()} if SHIFT_MEMBERS else None}
+    return {
+        "epochs": solution_epochs(wildcards.model),
+        "final_epoch": EPOCHS[-1],
+        "late_epochs": late_epochs(wildcards.model),
+        "rank": sub["rank"],
+        "recompute_batch_norm": sub["recompute_batch_norm"],
+        "bn_examples": sub["bn_examples"],
+        "methods": {m: subspace_settings(wildcards.model, m) for m in SUBSPACE_METHODS},
+        "shift": (
+            {
+                "corruptions": SHIFT_CORRUPTIONS,
+                "members": SHIFT_MEMBERS,
+                "samples": SHIFT["samples"],
+                "snapshot_epochs": snapshot_epochs(),
+            }
+            if SHIFT_MEMBERS
+            else None
+        ),
+    }
 
 
 SOLUTION_OUTPUTS = {f"samples_{m}": SAMPLES.replace("{method}", m) for m in SUBSPACE_METHODS}
@@ -223,22 +251,32 @@ def get_shift_source(wildcards):
 def get_sample_inputs(wildcards):
     """Named inputs of the subspace tables: every run's predictions and, per method, its samples."""
     out = {"predictions": get_all_predictions(wildcards)}
-    out.update({m: expand(SAMPLES, dataset=wildcards.dataset, model=wildcards.model, method=m, seed=SEEDS)
-                for m in SUBSPACE_METHODS})
+    out.update(
+        {
+            m: expand(SAMPLES, dataset=wildcards.dataset, model=wildcards.model, method=m, seed=SEEDS)
+            for m in SUBSPACE_METHODS
+        }
+    )
     return out
 
 
 def get_tsne_sample_inputs(wildcards):
     out = {"predictions": get_tsne_predictions(wildcards)}
-    out.update({m: expand(SAMPLES, dataset=wildcards.dataset, model=wildcards.model, method=m,
-                          seed=get_tsne_seeds()) for m in SUBSPACE_METHODS})
+    out.update(
+        {
+            m: expand(SAMPLES, dataset=wildcards.dataset, model=wildcards.model, method=m, seed=get_tsne_seeds())
+            for m in SUBSPACE_METHODS
+        }
+    )
     return out
 
 
 def get_shift_inputs(wildcards):
     """Named inputs of the shift table: per member, its file of every seed."""
-    return {m: expand(SHIFT_PREDICTIONS, dataset=wildcards.dataset, model=wildcards.model, member=m, seed=SEEDS)
-            for m in SHIFT_MEMBERS}
+    return {
+        m: expand(SHIFT_PREDICTIONS, dataset=wildcards.dataset, model=wildcards.model, member=m, seed=SEEDS)
+        for m in SHIFT_MEMBERS
+    }
 
 
 def get_all_representations(wildcards):
@@ -284,6 +322,32 @@ def get_strip_epochs():
     return sorted({round(i * last / max(1, n - 1)) for i in range(n)})
 
 
+# --- the findings ------------------------------------------------------------------------------
+def get_findings_inputs(wildcards):
+    """Named inputs of the findings table: whatever the enabled analyses produce."""
+    out = {
+        "cosine": f"{TABLES}/weight_cosine.parquet".format(**wildcards),
+        "predictions": get_all_predictions(wildcards),
+    }
+    out.update(
+        {
+            f"samples_{m}": expand(SAMPLES, dataset=wildcards.dataset, model=wildcards.model, method=m, seed=SEEDS)
+            for m in SUBSPACE_METHODS
+        }
+    )
+    if LANDSCAPE_ENABLED:
+        out["curves"] = f"{TABLES}/interpolation.parquet".format(**wildcards)
+    if SHIFT_MEMBERS:
+        out["shift_final"] = expand(
+            SHIFT_PREDICTIONS, dataset=wildcards.dataset, model=wildcards.model, member="final", seed=SEEDS
+        )
+    return out
+
+
+def get_findings_late_epochs(wildcards):
+    return late_epochs(wildcards.model)
+
+
 # --- the loss landscape ------------------------------------------------------------------------
 def get_interpolation_pairs():
     return [list(p) for p in interpolation_pairs(SEEDS, EPOCHS[-1], LANDSCAPE["interpolation"]["max_pairs"])]
@@ -308,8 +372,11 @@ def get_plane_points(wildcards):
 
 
 def get_plane_checkpoints(wildcards):
-    return [checkpoint_paths(wildcards.dataset, wildcards.model, p[0])[p[1]]
-            for p in get_plane_points(wildcards) if p is not None]
+    return [
+        checkpoint_paths(wildcards.dataset, wildcards.model, p[0])[p[1]]
+        for p in get_plane_points(wildcards)
+        if p is not None
+    ]
 
 
 # --- cluster requests ---------------------------------------------------------------------------
@@ -380,11 +447,16 @@ def solution_images(wildcards):
     sub = MODEL_CONFIG[wildcards.model]["subspace"]
     per_sample = _test_size(wildcards) + _val_size(wildcards) + _bn_images(wildcards, sub["bn_examples"])
     tries = sub["random"]["accept_tries"] if sub["random"]["accept_min_val_accuracy"] is not None else 1
-    samples = sum((sub["ensemble_samples"] * (tries if m == "random" else 1) + sub["plane_samples"])
-                  if m != "averaging" else 1 for m in SUBSPACE_METHODS)
+    samples = sum(
+        (sub["ensemble_samples"] * (tries if m == "random" else 1) + sub["plane_samples"]) if m != "averaging" else 1
+        for m in SUBSPACE_METHODS
+    )
     sets = len(SHIFT_CORRUPTIONS) * len(SHIFT["severities"])
-    shift_members = 1 + len(snapshot_epochs()) + sum(
-        1 if m == "averaging" else (SHIFT["samples"] or sub["ensemble_samples"]) for m in SUBSPACE_METHODS)
+    shift_members = (
+        1
+        + len(snapshot_epochs())
+        + sum(1 if m == "averaging" else (SHIFT["samples"] or sub["ensemble_samples"]) for m in SUBSPACE_METHODS)
+    )
     return samples * per_sample + (shift_members * sets * _test_size(wildcards) if SHIFT_MEMBERS else 0)
 
 
@@ -399,58 +471,24 @@ def plane_images(wildcards):
     return (LANDSCAPE["plane"]["resolution"] ** 2 + 3) * (_test_size(wildcards) + LANDSCAPE["train_examples"] + bn)
 
 
-# --- the report and the targets ----------------------------------------------------------------
-FIGURE_CATEGORIES = {
-    "training_curves": "1. Training",
-    "trajectory_similarity": "2. Weight and function space",
-    "seed_similarity": "2. Weight and function space",
-    "function_space_tsne": "2. Weight and function space",
-    "confusion_final": "3. Errors and hard examples",
-    "confusion_epochs": "3. Errors and hard examples",
-    "misclassified_overlap": "3. Errors and hard examples",
-    "hard_examples": "3. Errors and hard examples",
-    "ensemble_size": "4. Ensembles",
-    "ensemble_by_epoch": "4. Ensembles",
-    "diversity_accuracy": "4. Ensembles",
-    "subspace_tsne": "5. Subspace sampling",
-    "section5_ensembles": "5. Subspace sampling",
-    "interpolation": "6. Loss landscape",
-    "plane": "6. Loss landscape",
-    "shift": "7. Dataset shift",
-    "cka": "8. Representations",
-    "findings": "0. Findings",
-}
-
-
-def figure_outputs(name, caption=None):
-    """PNG (in the HTML report, with its caption from report/) and PDF of one figure.
-
-    caption: the report/ caption (and category) when several figures share one, e.g. the planes.
-    """
-    caption = caption or name
-    png = report(f"{FIGURES}/{name}.png", caption=f"../report/{caption}.rst", category=FIGURE_CATEGORIES[caption],
-                 subcategory="{model} on {dataset}", labels={"figure": name, "model": "{model}"})
-    return [png, f"{FIGURES}/{name}.pdf"]
-
-
+# --- the targets ----------------------------------------------------------------------------
 def get_final_outputs():
+    """Every table and figure of every model (figures: the registry in rules/figures.smk)."""
     tables = TABLE_NAMES + (SUBSPACE_TABLE_NAMES if SUBSPACE_METHODS else [])
-    figures = FIGURE_NAMES + (SUBSPACE_FIGURE_NAMES if SUBSPACE_METHODS else [])
     if LANDSCAPE_ENABLED:
         tables += ["interpolation", "interpolation_barriers"] + [f"plane_{p}" for p in PLANES]
-        figures += ["interpolation"] + [f"plane_{p}" for p in PLANES]
     if SHIFT_CORRUPTIONS:
         tables.append("shift_metrics")
-        figures.append("shift")
     if CKA_ENABLED:
         tables += ["cka_seeds", "cka_trajectory"]
-        figures.append("cka")
     if FINDINGS_ENABLED:
         tables.append("findings")
-        figures.append("findings")
-    return [RESOLVED_CONFIG.format(dataset=DATASET)] + expand(
-        f"{TABLES}/{{name}}.parquet", dataset=DATASET, model=MODELS, name=tables) + expand(
-        f"{FIGURES}/{{name}}.{{ext}}", dataset=DATASET, model=MODELS, name=figures, ext=["png", "pdf"])
+    figures = [stem for name, fig in FIGURES.items() if fig.enabled for stem in figure_stems(name)]
+    return (
+        [RESOLVED_CONFIG.format(dataset=DATASET)]
+        + expand(f"{TABLES}/{{name}}.parquet", dataset=DATASET, model=MODELS, name=tables)
+        + expand(f"{FIGURES_DIR}/{{name}}.{{ext}}", dataset=DATASET, model=MODELS, name=figures, ext=["png", "pdf"])
+    )
 
 
 def findings_tables():

@@ -10,12 +10,12 @@ rule resolved_config:
         config=RESOLVED_CONFIG,
     log:
         "logs/resolved_config/{dataset}.log",
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
     params:
         code=script_code("resolved_config.py"),
         config=RESOLVED,
-    threads: 1
-    conda:
-        "../envs/analysis.yaml"
     script:
         f"{SCRIPTS}/resolved_config.py"
 
@@ -29,16 +29,16 @@ rule prepare_dataset:
         "logs/prepare_dataset/{dataset}.log",
     benchmark:
         "benchmarks/prepare_dataset/{dataset}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=analysis_mem_mb(4000),
     params:
         code=script_code("prepare_dataset.py"),
         name=config["dataset"]["name"],
         test_size=config["dataset"]["test_size"],
         validation_size=config["train"]["validation_size"],
         scratch_dir="results/{dataset}/.scratch",
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(4000),
-    conda:
-        "../envs/analysis.yaml"
     script:
         f"{SCRIPTS}/prepare_dataset.py"

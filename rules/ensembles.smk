@@ -7,6 +7,11 @@ rule ensemble_metrics:
         "logs/ensemble_metrics/{dataset}/{model}.log",
     benchmark:
         "benchmarks/ensemble_metrics/{dataset}/{model}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=analysis_mem_mb(4000),
     params:
         code=script_code("ensemble_metrics.py"),
         seeds=SEEDS,
@@ -14,11 +19,6 @@ rule ensemble_metrics:
         subset_seed=config["ensembles"]["subset_seed"],
         snapshot_max_size=config["ensembles"]["snapshot_max_size"],
         bins=config["ensembles"]["ece_bins"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(4000),
-    conda:
-        "../envs/analysis.yaml"
     script:
         f"{SCRIPTS}/ensemble_metrics.py"
 
@@ -32,14 +32,14 @@ rule ensemble_by_epoch:
         "logs/ensemble_by_epoch/{dataset}/{model}.log",
     benchmark:
         "benchmarks/ensemble_by_epoch/{dataset}/{model}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=analysis_mem_mb(4000),
     params:
         code=script_code("ensemble_by_epoch.py"),
         seeds=SEEDS,
         bins=config["ensembles"]["ece_bins"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(4000),
-    conda:
-        "../envs/analysis.yaml"
     script:
         f"{SCRIPTS}/ensemble_by_epoch.py"

@@ -8,12 +8,18 @@ rule evaluate_checkpoints:
         dataset=DATA,
         checkpoints=get_run_checkpoints,
     output:
-        predictions=PREDICTIONS,
         **({"representations": REPRESENTATIONS} if CKA_ENABLED else {}),
+        predictions=PREDICTIONS,
     log:
         "logs/evaluate_checkpoints/{dataset}/{model}/seed{seed}.log",
     benchmark:
         "benchmarks/evaluate_checkpoints/{dataset}/{model}/seed{seed}.tsv"
+    conda:
+        get_tensorflow_env
+    threads: get_train_threads
+    resources:
+        mem_mb=get_train_mem_mb,
+        runtime=get_eval_runtime(checkpoint_images),
     params:
         code=script_code("evaluate_checkpoints.py"),
         device=get_tensorflow_device,
@@ -22,12 +28,6 @@ rule evaluate_checkpoints:
         representations=get_representation_settings,
         intra_op_threads=get_intra_op_threads,
         inter_op_threads=get_inter_op_threads,
-    threads: get_train_threads
-    resources:
-        mem_mb=get_train_mem_mb,
-        runtime=get_eval_runtime(checkpoint_images),
-    conda:
-        get_tensorflow_env
     script:
         f"{SCRIPTS}/evaluate_checkpoints.py"
 
@@ -45,6 +45,12 @@ if SOLUTION_OUTPUTS:
             "logs/evaluate_solution/{dataset}/{model}/seed{seed}.log",
         benchmark:
             "benchmarks/evaluate_solution/{dataset}/{model}/seed{seed}.tsv"
+        conda:
+            get_tensorflow_env
+        threads: get_train_threads
+        resources:
+            mem_mb=get_train_mem_mb,
+            runtime=get_eval_runtime(solution_images),
         params:
             code=script_code("evaluate_solution.py"),
             device=get_tensorflow_device,
@@ -52,11 +58,5 @@ if SOLUTION_OUTPUTS:
             batch_size=config["predict"]["batch_size"],
             intra_op_threads=get_intra_op_threads,
             inter_op_threads=get_inter_op_threads,
-        threads: get_train_threads
-        resources:
-            mem_mb=get_train_mem_mb,
-            runtime=get_eval_runtime(solution_images),
-        conda:
-            get_tensorflow_env
         script:
             f"{SCRIPTS}/evaluate_solution.py"

@@ -1,405 +1,106 @@
-# Every figure rule runs workflow_scripts/plot.py, which picks the plot by rule name.
+# The figure registry: one entry per figure drives its rule (plot_<name>), its report entry
+# (caption report/<caption>.rst, category) and the final targets. A figure's code is
+# workflow_scripts/deepens/figures/<name>.py (draw and render), run by workflow_scripts/plot.py;
+# the rule's code digest covers that module, so editing one figure reruns only that figure.
+import os
+from collections import namedtuple
+
+Figure = namedtuple("Figure", "category inputs params enabled wildcard caption", defaults=(True, None, None))
 
 
-rule plot_training_curves:
-    input:
-        histories=get_all_histories,
-        metrics=f"{TABLES}/checkpoint_metrics.parquet",
-    output:
-        figure_outputs("training_curves"),
-    log:
-        "logs/plot_training_curves/{dataset}/{model}.log",
-    benchmark:
-        "benchmarks/plot_training_curves/{dataset}/{model}.tsv"
-    params:
-        code=script_code("plot.py"),
-        seeds=SEEDS,
-        dpi=config["figures"]["dpi"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        f"{SCRIPTS}/plot.py"
+def table(name):
+    return f"{TABLES}/{name}.parquet"
 
 
-rule plot_trajectory_similarity:
-    input:
-        cosine=f"{TABLES}/weight_cosine.parquet",
-        disagreement=f"{TABLES}/prediction_disagreement.parquet",
-    output:
-        figure_outputs("trajectory_similarity"),
-    log:
-        "logs/plot_trajectory_similarity/{dataset}/{model}.log",
-    benchmark:
-        "benchmarks/plot_trajectory_similarity/{dataset}/{model}.tsv"
-    params:
-        code=script_code("plot.py"),
-        seed=get_trajectory_seed(),
-        colormap=config["figures"]["colormap"],
-        dpi=config["figures"]["dpi"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        f"{SCRIPTS}/plot.py"
+COLORMAP = {"colormap": config["figures"]["colormap"]}
+# fmt: off
+FIGURES = {
+    "training_curves": Figure("1. Training", {"histories": get_all_histories, "metrics": table("checkpoint_metrics")},
+                              {"seeds": SEEDS}),
+    "trajectory_similarity": Figure("2. Weight and function space", {"cosine": table("weight_cosine"),
+                                    "disagreement": table("prediction_disagreement")},
+                                    {"seed": get_trajectory_seed(), **COLORMAP}),
+    "seed_similarity": Figure("2. Weight and function space", {"cosine": table("weight_cosine"),
+                              "disagreement": table("prediction_disagreement")}, {"epoch": EPOCHS[-1], **COLORMAP}),
+    "function_space_tsne": Figure("2. Weight and function space", {"tsne": table("function_space_tsne")}, {}),
+    "confusion_final": Figure("3. Errors and hard examples", {"confusion": table("confusion"), "dataset": DATA},
+                              {"epoch": EPOCHS[-1], **COLORMAP}),
+    "confusion_epochs": Figure("3. Errors and hard examples", {"confusion": table("confusion"), "dataset": DATA},
+                               {"seed": get_trajectory_seed(), "epochs": get_strip_epochs(), **COLORMAP}),
+    "misclassified_overlap": Figure("3. Errors and hard examples", {"overlap": table("misclassified_overlap")},
+                                    {"seed": get_trajectory_seed(), "epoch": EPOCHS[-1], **COLORMAP}),
+    "hard_examples": Figure("3. Errors and hard examples", {"hard": table("hard_examples"), "dataset": DATA},
+                            {"seeds": SEEDS, "n": config["figures"]["gallery_size"]}),
+    "ensemble_size": Figure("4. Ensembles", {"ensembles": table("ensemble_metrics")}, {}),
+    "ensemble_by_epoch": Figure("4. Ensembles", {"ensembles": table("ensemble_by_epoch")}, {}),
+    "diversity_accuracy": Figure("4. Ensembles", {"points": get_diversity_point_tables,
+                                 "limits": table("diversity_limits")}, {}),
+    "subspace_tsne": Figure("5. Subspace sampling", {"tsne": table("subspace_tsne")}, {}, bool(SUBSPACE_METHODS)),
+    "section5_ensembles": Figure("5. Subspace sampling", {"ensembles": table("section5_ensembles")}, {},
+                                 bool(SUBSPACE_METHODS)),
+    "interpolation": Figure("6. Loss landscape", {"curves": table("interpolation"),
+                            "barriers": table("interpolation_barriers")}, {}, LANDSCAPE_ENABLED),
+    "plane": Figure("6. Loss landscape", {"plane": table("plane_{plane}")}, COLORMAP, LANDSCAPE_ENABLED, "plane"),
+    "shift": Figure("7. Dataset shift", {"metrics": table("shift_metrics")}, {}, bool(SHIFT_CORRUPTIONS)),
+    "cka": Figure("8. Representations", {"seeds": table("cka_seeds"), "trajectory": table("cka_trajectory")},
+                  COLORMAP, CKA_ENABLED),
+    "findings": Figure("0. Findings", {"findings": table("findings")}, {}, FINDINGS_ENABLED),
+}
+# fmt: on
+def figure_stems(name):
+    """The output names of a figure: one per plane for the planes."""
+    if FIGURES[name].wildcard == "plane":
+        return [f"plane_{p}" for p in PLANES]
+    return [name]
 
 
-rule plot_seed_similarity:
-    input:
-        cosine=f"{TABLES}/weight_cosine.parquet",
-        disagreement=f"{TABLES}/prediction_disagreement.parquet",
-    output:
-        figure_outputs("seed_similarity"),
-    log:
-        "logs/plot_seed_similarity/{dataset}/{model}.log",
-    benchmark:
-        "benchmarks/plot_seed_similarity/{dataset}/{model}.tsv"
-    params:
-        code=script_code("plot.py"),
-        epoch=EPOCHS[-1],
-        colormap=config["figures"]["colormap"],
-        dpi=config["figures"]["dpi"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        f"{SCRIPTS}/plot.py"
+def figure_outputs(name):
+    """PNG (in the HTML report, captioned by report/<caption>.rst) and PDF of one figure."""
+    fig = FIGURES[name]
+    stem = f"{name}_{{{fig.wildcard}}}" if fig.wildcard else name
+    caption = fig.caption or name
+    png = report(
+        f"{FIGURES_DIR}/{stem}.png",
+        caption=f"../report/{caption}.rst",
+        category=fig.category,
+        subcategory="{model} on {dataset}",
+        labels={"figure": stem, "model": "{model}"},
+    )
+    return [png, f"{FIGURES_DIR}/{stem}.pdf"]
 
 
-rule plot_confusion_final:
-    input:
-        confusion=f"{TABLES}/confusion.parquet",
-        dataset=DATA,
-    output:
-        figure_outputs("confusion_final"),
-    log:
-        "logs/plot_confusion_final/{dataset}/{model}.log",
-    benchmark:
-        "benchmarks/plot_confusion_final/{dataset}/{model}.tsv"
-    params:
-        code=script_code("plot.py"),
-        epoch=EPOCHS[-1],
-        colormap=config["figures"]["colormap"],
-        dpi=config["figures"]["dpi"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        f"{SCRIPTS}/plot.py"
+def figure_log(name, kind):
+    """logs/plot_<name>/{dataset}/{model}[/{plane}].log, or the benchmark's .tsv."""
+    parts = [kind, f"plot_{name}", "{dataset}", "{model}"]
+    if FIGURES[name].wildcard:
+        parts.append(f"{{{FIGURES[name].wildcard}}}")
+    return os.path.join(*parts) + (".log" if kind == "logs" else ".tsv")
 
 
-rule plot_confusion_epochs:
-    input:
-        confusion=f"{TABLES}/confusion.parquet",
-        dataset=DATA,
-    output:
-        figure_outputs("confusion_epochs"),
-    log:
-        "logs/plot_confusion_epochs/{dataset}/{model}.log",
-    benchmark:
-        "benchmarks/plot_confusion_epochs/{dataset}/{model}.tsv"
-    params:
-        code=script_code("plot.py"),
-        seed=get_trajectory_seed(),
-        epochs=get_strip_epochs(),
-        colormap=config["figures"]["colormap"],
-        dpi=config["figures"]["dpi"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        f"{SCRIPTS}/plot.py"
+for name, fig in FIGURES.items():
+    if not fig.enabled:
+        continue
 
-
-rule plot_misclassified_overlap:
-    input:
-        overlap=f"{TABLES}/misclassified_overlap.parquet",
-    output:
-        figure_outputs("misclassified_overlap"),
-    log:
-        "logs/plot_misclassified_overlap/{dataset}/{model}.log",
-    benchmark:
-        "benchmarks/plot_misclassified_overlap/{dataset}/{model}.tsv"
-    params:
-        code=script_code("plot.py"),
-        seed=get_trajectory_seed(),
-        epoch=EPOCHS[-1],
-        colormap=config["figures"]["colormap"],
-        dpi=config["figures"]["dpi"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        f"{SCRIPTS}/plot.py"
-
-
-rule plot_hard_examples:
-    input:
-        hard=f"{TABLES}/hard_examples.parquet",
-        dataset=DATA,
-    output:
-        figure_outputs("hard_examples"),
-    log:
-        "logs/plot_hard_examples/{dataset}/{model}.log",
-    benchmark:
-        "benchmarks/plot_hard_examples/{dataset}/{model}.tsv"
-    params:
-        code=script_code("plot.py"),
-        seeds=SEEDS,
-        n=config["figures"]["gallery_size"],
-        dpi=config["figures"]["dpi"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        f"{SCRIPTS}/plot.py"
-
-
-rule plot_function_space_tsne:
-    input:
-        tsne=f"{TABLES}/function_space_tsne.parquet",
-    output:
-        figure_outputs("function_space_tsne"),
-    log:
-        "logs/plot_function_space_tsne/{dataset}/{model}.log",
-    benchmark:
-        "benchmarks/plot_function_space_tsne/{dataset}/{model}.tsv"
-    params:
-        code=script_code("plot.py"),
-        dpi=config["figures"]["dpi"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        f"{SCRIPTS}/plot.py"
-
-
-rule plot_ensemble_size:
-    input:
-        ensembles=f"{TABLES}/ensemble_metrics.parquet",
-    output:
-        figure_outputs("ensemble_size"),
-    log:
-        "logs/plot_ensemble_size/{dataset}/{model}.log",
-    benchmark:
-        "benchmarks/plot_ensemble_size/{dataset}/{model}.tsv"
-    params:
-        code=script_code("plot.py"),
-        dpi=config["figures"]["dpi"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        f"{SCRIPTS}/plot.py"
-
-
-rule plot_ensemble_by_epoch:
-    input:
-        ensembles=f"{TABLES}/ensemble_by_epoch.parquet",
-    output:
-        figure_outputs("ensemble_by_epoch"),
-    log:
-        "logs/plot_ensemble_by_epoch/{dataset}/{model}.log",
-    benchmark:
-        "benchmarks/plot_ensemble_by_epoch/{dataset}/{model}.tsv"
-    params:
-        code=script_code("plot.py"),
-        dpi=config["figures"]["dpi"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        f"{SCRIPTS}/plot.py"
-
-
-rule plot_diversity_accuracy:
-    input:
-        points=get_diversity_point_tables,
-        limits=f"{TABLES}/diversity_limits.parquet",
-    output:
-        figure_outputs("diversity_accuracy"),
-    log:
-        "logs/plot_diversity_accuracy/{dataset}/{model}.log",
-    benchmark:
-        "benchmarks/plot_diversity_accuracy/{dataset}/{model}.tsv"
-    params:
-        code=script_code("plot.py"),
-        dpi=config["figures"]["dpi"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        f"{SCRIPTS}/plot.py"
-
-
-rule plot_subspace_tsne:
-    input:
-        tsne=f"{TABLES}/subspace_tsne.parquet",
-    output:
-        figure_outputs("subspace_tsne"),
-    log:
-        "logs/plot_subspace_tsne/{dataset}/{model}.log",
-    benchmark:
-        "benchmarks/plot_subspace_tsne/{dataset}/{model}.tsv"
-    params:
-        code=script_code("plot.py"),
-        dpi=config["figures"]["dpi"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        f"{SCRIPTS}/plot.py"
-
-
-rule plot_section5_ensembles:
-    input:
-        ensembles=f"{TABLES}/section5_ensembles.parquet",
-    output:
-        figure_outputs("section5_ensembles"),
-    log:
-        "logs/plot_section5_ensembles/{dataset}/{model}.log",
-    benchmark:
-        "benchmarks/plot_section5_ensembles/{dataset}/{model}.tsv"
-    params:
-        code=script_code("plot.py"),
-        dpi=config["figures"]["dpi"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        f"{SCRIPTS}/plot.py"
-
-
-rule plot_interpolation:
-    input:
-        curves=f"{TABLES}/interpolation.parquet",
-        barriers=f"{TABLES}/interpolation_barriers.parquet",
-    output:
-        figure_outputs("interpolation"),
-    log:
-        "logs/plot_interpolation/{dataset}/{model}.log",
-    benchmark:
-        "benchmarks/plot_interpolation/{dataset}/{model}.tsv"
-    params:
-        code=script_code("plot.py"),
-        dpi=config["figures"]["dpi"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        f"{SCRIPTS}/plot.py"
-
-
-rule plot_plane:
-    input:
-        plane=f"{TABLES}/plane_{{plane}}.parquet",
-    output:
-        figure_outputs("plane_{plane}", caption="plane"),
-    log:
-        "logs/plot_plane/{dataset}/{model}/{plane}.log",
-    benchmark:
-        "benchmarks/plot_plane/{dataset}/{model}/{plane}.tsv"
-    params:
-        code=script_code("plot.py"),
-        colormap=config["figures"]["colormap"],
-        dpi=config["figures"]["dpi"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        f"{SCRIPTS}/plot.py"
-
-
-rule plot_shift:
-    input:
-        metrics=f"{TABLES}/shift_metrics.parquet",
-    output:
-        figure_outputs("shift"),
-    log:
-        "logs/plot_shift/{dataset}/{model}.log",
-    benchmark:
-        "benchmarks/plot_shift/{dataset}/{model}.tsv"
-    params:
-        code=script_code("plot.py"),
-        dpi=config["figures"]["dpi"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        f"{SCRIPTS}/plot.py"
-
-
-rule plot_cka:
-    input:
-        seeds=f"{TABLES}/cka_seeds.parquet",
-        trajectory=f"{TABLES}/cka_trajectory.parquet",
-    output:
-        figure_outputs("cka"),
-    log:
-        "logs/plot_cka/{dataset}/{model}.log",
-    benchmark:
-        "benchmarks/plot_cka/{dataset}/{model}.tsv"
-    params:
-        code=script_code("plot.py"),
-        colormap=config["figures"]["colormap"],
-        dpi=config["figures"]["dpi"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        f"{SCRIPTS}/plot.py"
-
-
-rule plot_findings:
-    input:
-        findings=f"{TABLES}/findings.parquet",
-    output:
-        figure_outputs("findings"),
-    log:
-        "logs/plot_findings/{dataset}/{model}.log",
-    benchmark:
-        "benchmarks/plot_findings/{dataset}/{model}.tsv"
-    params:
-        code=script_code("plot.py"),
-        dpi=config["figures"]["dpi"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        f"{SCRIPTS}/plot.py"
+    rule:
+        name:
+            f"plot_{name}"
+        input:
+            **fig.inputs,
+        output:
+            figure_outputs(name),
+        log:
+            figure_log(name, "logs"),
+        benchmark:
+            figure_log(name, "benchmarks")
+        conda:
+            "../envs/analysis.yaml"
+        threads: 1
+        resources:
+            mem_mb=analysis_mem_mb(2000),
+        params:
+            **fig.params,
+            code=figure_code(name),
+            figure=name,
+            dpi=config["figures"]["dpi"],
+        script:
+            f"{SCRIPTS}/plot.py"

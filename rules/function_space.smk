@@ -7,14 +7,14 @@ rule confusion:
         "logs/confusion/{dataset}/{model}.log",
     benchmark:
         "benchmarks/confusion/{dataset}/{model}.tsv"
-    params:
-        code=script_code("confusion.py"),
-        seeds=SEEDS,
+    conda:
+        "../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
+    params:
+        code=script_code("confusion.py"),
+        seeds=SEEDS,
     script:
         f"{SCRIPTS}/confusion.py"
 
@@ -28,14 +28,14 @@ rule hard_examples:
         "logs/hard_examples/{dataset}/{model}.log",
     benchmark:
         "benchmarks/hard_examples/{dataset}/{model}.tsv"
-    params:
-        code=script_code("hard_examples.py"),
-        seeds=SEEDS,
+    conda:
+        "../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
+    params:
+        code=script_code("hard_examples.py"),
+        seeds=SEEDS,
     script:
         f"{SCRIPTS}/hard_examples.py"
 
@@ -49,14 +49,14 @@ rule misclassified_overlap:
         "logs/misclassified_overlap/{dataset}/{model}.log",
     benchmark:
         "benchmarks/misclassified_overlap/{dataset}/{model}.tsv"
-    params:
-        code=script_code("misclassified_overlap.py"),
-        seeds=SEEDS,
+    conda:
+        "../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=analysis_mem_mb(4000),
-    conda:
-        "../envs/analysis.yaml"
+    params:
+        code=script_code("misclassified_overlap.py"),
+        seeds=SEEDS,
     script:
         f"{SCRIPTS}/misclassified_overlap.py"
 
@@ -70,6 +70,11 @@ rule function_space_tsne:
         "logs/function_space_tsne/{dataset}/{model}.log",
     benchmark:
         "benchmarks/function_space_tsne/{dataset}/{model}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=analysis_mem_mb(4000),
     params:
         code=script_code("function_space_tsne.py"),
         seeds=get_tsne_seeds(),
@@ -78,11 +83,6 @@ rule function_space_tsne:
         seed=config["tsne"]["seed"],
         max_iter=config["tsne"]["max_iter"],
         split=config["tsne"]["split"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(4000),
-    conda:
-        "../envs/analysis.yaml"
     script:
         f"{SCRIPTS}/function_space_tsne.py"
 
@@ -97,14 +97,14 @@ rule diversity_accuracy:
         "logs/diversity_accuracy/{dataset}/{model}.log",
     benchmark:
         "benchmarks/diversity_accuracy/{dataset}/{model}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=analysis_mem_mb(2000),
     params:
         code=script_code("diversity_accuracy.py"),
         seeds=SEEDS,
         reference_seed=get_reference_seed(),
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
     script:
         f"{SCRIPTS}/diversity_accuracy.py"

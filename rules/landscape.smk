@@ -11,6 +11,12 @@ rule landscape_interpolation:
         "logs/landscape_interpolation/{dataset}/{model}.log",
     benchmark:
         "benchmarks/landscape_interpolation/{dataset}/{model}.tsv"
+    conda:
+        get_tensorflow_env
+    threads: get_train_threads
+    resources:
+        mem_mb=get_train_mem_mb,
+        runtime=get_eval_runtime(interpolation_images),
     params:
         code=script_code("landscape.py"),
         device=get_tensorflow_device,
@@ -22,12 +28,6 @@ rule landscape_interpolation:
         batch_size=config["predict"]["batch_size"],
         intra_op_threads=get_intra_op_threads,
         inter_op_threads=get_inter_op_threads,
-    threads: get_train_threads
-    resources:
-        mem_mb=get_train_mem_mb,
-        runtime=get_eval_runtime(interpolation_images),
-    conda:
-        get_tensorflow_env
     script:
         f"{SCRIPTS}/landscape.py"
 
@@ -42,6 +42,12 @@ rule landscape_plane:
         "logs/landscape_plane/{dataset}/{model}/{plane}.log",
     benchmark:
         "benchmarks/landscape_plane/{dataset}/{model}/{plane}.tsv"
+    conda:
+        get_tensorflow_env
+    threads: get_train_threads
+    resources:
+        mem_mb=get_train_mem_mb,
+        runtime=get_eval_runtime(plane_images),
     params:
         code=script_code("landscape.py"),
         device=get_tensorflow_device,
@@ -53,12 +59,6 @@ rule landscape_plane:
         batch_size=config["predict"]["batch_size"],
         intra_op_threads=get_intra_op_threads,
         inter_op_threads=get_inter_op_threads,
-    threads: get_train_threads
-    resources:
-        mem_mb=get_train_mem_mb,
-        runtime=get_eval_runtime(plane_images),
-    conda:
-        get_tensorflow_env
     script:
         f"{SCRIPTS}/landscape.py"
 
@@ -72,12 +72,12 @@ rule interpolation_barriers:
         "logs/interpolation_barriers/{dataset}/{model}.log",
     benchmark:
         "benchmarks/interpolation_barriers/{dataset}/{model}.tsv"
-    params:
-        code=script_code("interpolation_barriers.py"),
+    conda:
+        "../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=analysis_mem_mb(1000),
-    conda:
-        "../envs/analysis.yaml"
+    params:
+        code=script_code("interpolation_barriers.py"),
     script:
         f"{SCRIPTS}/interpolation_barriers.py"

@@ -11,16 +11,16 @@ rule cka_seeds:
         "logs/cka_seeds/{dataset}/{model}.log",
     benchmark:
         "benchmarks/cka_seeds/{dataset}/{model}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=analysis_mem_mb(2000),
     params:
         code=script_code("cka_seeds.py"),
         seeds=SEEDS,
         epoch=EPOCHS[-1],
         block_elements=config["similarity"]["block_elements"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
     script:
         f"{SCRIPTS}/cka_seeds.py"
 
@@ -34,14 +34,14 @@ rule cka_trajectory:
         "logs/cka_trajectory/{dataset}/{model}.log",
     benchmark:
         "benchmarks/cka_trajectory/{dataset}/{model}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=analysis_mem_mb(2000),
     params:
         code=script_code("cka_trajectory.py"),
         seed=get_cka_trajectory_seed(),
         block_elements=config["similarity"]["block_elements"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
     script:
         f"{SCRIPTS}/cka_trajectory.py"

@@ -1,5 +1,6 @@
 # Robustness under dataset shift: corrupted test sets, every member's predictions on them, scores.
 
+
 # The corrupted test sets are built where Snakemake runs, like the dataset itself: CIFAR-10-C
 # usually sits on the submit host's storage, and generating six corruptions takes seconds.
 localrules:
@@ -16,15 +17,15 @@ rule shift_data:
         "logs/shift_data/{dataset}/{corruption}.log",
     benchmark:
         "benchmarks/shift_data/{dataset}/{corruption}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=get_shift_data_mem_mb,
     params:
         code=script_code("shift_data.py"),
         severities=SHIFT["severities"],
         seed=SHIFT["seed"],
-    threads: 1
-    resources:
-        mem_mb=get_shift_data_mem_mb,
-    conda:
-        "../envs/analysis.yaml"
     script:
         f"{SCRIPTS}/shift_data.py"
 
@@ -38,6 +39,11 @@ rule shift_metrics:
         "logs/shift_metrics/{dataset}/{model}.log",
     benchmark:
         "benchmarks/shift_metrics/{dataset}/{model}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=analysis_mem_mb(4000),
     params:
         code=script_code("shift_metrics.py"),
         members=SHIFT_MEMBERS,
@@ -45,10 +51,5 @@ rule shift_metrics:
         max_subsets=config["ensembles"]["max_subsets"],
         subset_seed=config["ensembles"]["subset_seed"],
         bins=config["ensembles"]["ece_bins"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(4000),
-    conda:
-        "../envs/analysis.yaml"
     script:
         f"{SCRIPTS}/shift_metrics.py"

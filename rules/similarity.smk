@@ -7,17 +7,17 @@ rule weight_cosine:
         "logs/weight_cosine/{dataset}/{model}.log",
     benchmark:
         "benchmarks/weight_cosine/{dataset}/{model}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=analysis_mem_mb(4000),
     params:
         code=script_code("weight_cosine.py"),
         seeds=SEEDS,
         epochs=EPOCHS,
         parameters=config["similarity"]["cosine_parameters"],
         block_elements=config["similarity"]["block_elements"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(4000),
-    conda:
-        "../envs/analysis.yaml"
     script:
         f"{SCRIPTS}/weight_cosine.py"
 
@@ -31,15 +31,15 @@ rule prediction_disagreement:
         "logs/prediction_disagreement/{dataset}/{model}.log",
     benchmark:
         "benchmarks/prediction_disagreement/{dataset}/{model}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=analysis_mem_mb(4000),
     params:
         code=script_code("prediction_disagreement.py"),
         seeds=SEEDS,
         split=config["similarity"]["disagreement_split"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(4000),
-    conda:
-        "../envs/analysis.yaml"
     script:
         f"{SCRIPTS}/prediction_disagreement.py"
 
@@ -53,14 +53,14 @@ rule checkpoint_metrics:
         "logs/checkpoint_metrics/{dataset}/{model}.log",
     benchmark:
         "benchmarks/checkpoint_metrics/{dataset}/{model}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=analysis_mem_mb(2000),
     params:
         code=script_code("checkpoint_metrics.py"),
         seeds=SEEDS,
         bins=config["ensembles"]["ece_bins"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
     script:
         f"{SCRIPTS}/checkpoint_metrics.py"

@@ -10,6 +10,11 @@ rule subspace_tsne:
         "logs/subspace_tsne/{dataset}/{model}.log",
     benchmark:
         "benchmarks/subspace_tsne/{dataset}/{model}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=analysis_mem_mb(4000),
     params:
         code=script_code("subspace_tsne.py"),
         methods=SUBSPACE_METHODS,
@@ -19,11 +24,6 @@ rule subspace_tsne:
         seed=config["tsne"]["seed"],
         max_iter=config["tsne"]["max_iter"],
         split=config["tsne"]["split"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(4000),
-    conda:
-        "../envs/analysis.yaml"
     script:
         f"{SCRIPTS}/subspace_tsne.py"
 
@@ -37,16 +37,16 @@ rule subspace_diversity_points:
         "logs/subspace_diversity_points/{dataset}/{model}.log",
     benchmark:
         "benchmarks/subspace_diversity_points/{dataset}/{model}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=analysis_mem_mb(2000),
     params:
         code=script_code("subspace_diversity_points.py"),
         methods=SUBSPACE_METHODS,
         seeds=SEEDS,
         reference_seed=get_reference_seed(),
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(2000),
-    conda:
-        "../envs/analysis.yaml"
     script:
         f"{SCRIPTS}/subspace_diversity_points.py"
 
@@ -60,6 +60,11 @@ rule section5_ensembles:
         "logs/section5_ensembles/{dataset}/{model}.log",
     benchmark:
         "benchmarks/section5_ensembles/{dataset}/{model}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=analysis_mem_mb(4000),
     params:
         code=script_code("section5_ensembles.py"),
         methods=SUBSPACE_METHODS,
@@ -67,10 +72,5 @@ rule section5_ensembles:
         max_subsets=config["ensembles"]["max_subsets"],
         subset_seed=config["ensembles"]["subset_seed"],
         bins=config["ensembles"]["ece_bins"],
-    threads: 1
-    resources:
-        mem_mb=analysis_mem_mb(4000),
-    conda:
-        "../envs/analysis.yaml"
     script:
         f"{SCRIPTS}/section5_ensembles.py"

@@ -9,16 +9,16 @@ rule train:
         timing="logs/train/{dataset}/{model}/seed{seed}.timing.tsv",
     benchmark:
         "benchmarks/train/{dataset}/{model}/seed{seed}.tsv"
+    conda:
+        get_tensorflow_env
+    threads: get_train_threads
+    resources:
+        mem_mb=get_train_mem_mb,
+        runtime=get_train_runtime,
     params:
         code=script_code("train.py"),
         device=get_tensorflow_device,
         train=get_train_settings,
         resume_dir=get_resume_dir,
-    threads: get_train_threads
-    resources:
-        mem_mb=get_train_mem_mb,
-        runtime=get_train_runtime,
-    conda:
-        get_tensorflow_env
     script:
         f"{SCRIPTS}/train.py"

@@ -1,4 +1,4 @@
-"""deepens.ensembles and deepens.plots_ensembles on crafted predictions with hand-derived values."""
+"""deepens.ensembles and deepens.figures on crafted predictions with hand-derived values."""
 import itertools
 import math
 import os
@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepens import ensembles, io, metrics, plots, plots_ensembles
+from deepens import ensembles, io, metrics
+from deepens.figures import ensemble_by_epoch, ensemble_size
+from deepens.figures.common import save_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 LN2 = math.log(2)
@@ -291,7 +293,7 @@ def test_ensemble_by_epoch_matches_metrics_on_random_runs(tmp_path):
 def test_modules_import_without_tensorflow():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "tf_blocker"),
                                                         str(ROOT / "workflow_scripts")])}
-    subprocess.run([sys.executable, "-c", "import deepens.ensembles, deepens.plots_ensembles"],
+    subprocess.run([sys.executable, "-c", "import deepens.ensembles, deepens.figures.ensemble_size"],
                    env=env, check=True)
 
 
@@ -300,10 +302,10 @@ def test_modules_import_without_tensorflow():
 def test_figures_render(runs, tmp_path):
     size = ensembles.ensemble_metrics_table(*runs).to_pandas()
     by_epoch = ensembles.ensemble_by_epoch_table(*runs).to_pandas()
-    for name, fig in (("size", plots_ensembles.ensemble_size(size, "small_cnn", "digits")),
-                      ("epoch", plots_ensembles.ensemble_by_epoch(by_epoch, "small_cnn", "digits"))):
+    for name, fig in (("size", ensemble_size.draw(size, "small_cnn", "digits")),
+                      ("epoch", ensemble_by_epoch.draw(by_epoch, "small_cnn", "digits"))):
         assert "SmallCNN on digits" in fig._suptitle.get_text()
         paths = [tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"]
-        plots.save_figure(fig, paths)
+        save_figure(fig, paths)
         for p in paths:
             assert p.stat().st_size > 1000

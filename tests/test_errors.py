@@ -1,9 +1,11 @@
-"""deepens.errors and deepens.plots_errors on crafted predictions whose answers are derived by hand."""
+"""deepens.errors and deepens.figures on crafted predictions whose answers are derived by hand."""
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from deepens import errors, io, plots, plots_errors
+from deepens import errors, io
+from deepens.figures import confusion_epochs, confusion_final, hard_examples, misclassified_overlap
+from deepens.figures.common import save_figure
 
 # Five test examples, three classes, three seeds, epochs 0..2.
 LABELS = np.array([0, 1, 2, 0, 1])
@@ -115,8 +117,8 @@ def test_predicted_columns_follow_given_seed_order(runs):
 def test_hardest_order(runs):
     d = errors.hard_examples_table(runs, SEEDS).to_pandas()
     # 2 wrong: ex0 and ex3 (mean p 1/3, tie -> index), then ex4 (1.3/3); then ex1, ex2 tie on 0.6
-    assert plots_errors.hardest(d, 10).example.tolist() == [0, 3, 4, 1, 2]
-    assert plots_errors.hardest(d, 2).example.tolist() == [0, 3]
+    assert hard_examples.hardest(d, 10).example.tolist() == [0, 3, 4, 1, 2]
+    assert hard_examples.hardest(d, 2).example.tolist() == [0, 3]
 
 
 # --- misclassified overlap ---------------------------------------------------------------
@@ -180,7 +182,7 @@ def test_intersection_counts_block_size_does_not_matter():
 
 def saved(fig, base):
     paths = [base.with_suffix(".png"), base.with_suffix(".pdf")]
-    plots.save_figure(fig, paths)
+    save_figure(fig, paths)
     assert all(p.stat().st_size > 0 for p in paths)
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[1].read_bytes()[:5] == b"%PDF-"
 
@@ -189,18 +191,18 @@ def test_figures_render(runs, tmp_path):
     confusion = errors.confusion_table(runs, SEEDS).to_pandas()
     overlap = errors.misclassified_overlap_table(runs, SEEDS).to_pandas()
     names = ["cat", "dog", "bird"]
-    saved(plots_errors.confusion_final(confusion, 2, names, "small_cnn", "digits", "viridis"), tmp_path / "final")
-    saved(plots_errors.confusion_epochs(confusion, 10, [0, 1, 2], names, "small_cnn", "digits", "magma"),
+    saved(confusion_final.draw(confusion, 2, names, "small_cnn", "digits", "viridis"), tmp_path / "final")
+    saved(confusion_epochs.draw(confusion, 10, [0, 1, 2], names, "small_cnn", "digits", "magma"),
           tmp_path / "epochs")
-    saved(plots_errors.misclassified_overlap(overlap, 20, 2, "small_cnn", "digits", "viridis"), tmp_path / "overlap")
+    saved(misclassified_overlap.draw(overlap, 20, 2, "small_cnn", "digits", "viridis"), tmp_path / "overlap")
 
 
 def test_confusion_figures_reject_missing_epochs(runs):
     confusion = errors.confusion_table(runs, SEEDS).to_pandas()
     with pytest.raises(ValueError, match="epoch"):
-        plots_errors.confusion_epochs(confusion, 10, [0, 7], ["a", "b", "c"], "m", "d", "viridis")
+        confusion_epochs.draw(confusion, 10, [0, 7], ["a", "b", "c"], "m", "d", "viridis")
     with pytest.raises(ValueError, match="epoch 9"):
-        plots_errors.confusion_final(confusion, 9, ["a", "b", "c"], "m", "d", "viridis")
+        confusion_final.draw(confusion, 9, ["a", "b", "c"], "m", "d", "viridis")
 
 
 @pytest.mark.parametrize("shape, names", [((8, 8, 1), ["0", "1", "2"]), ((32, 32, 3), ["airplane", "cat", "truck"])])
@@ -208,7 +210,7 @@ def test_confusion_figures_reject_missing_epochs(runs):
 def test_gallery_renders(runs, tmp_path, shape, names, n):
     hard = errors.hard_examples_table(runs, SEEDS).to_pandas()
     images = np.random.default_rng(0).integers(0, 256, (5, *shape), dtype=np.uint8)
-    fig = plots_errors.hard_examples_gallery(hard, images, names, SEEDS, n, "small_cnn", "digits")
+    fig = hard_examples.draw(hard, images, names, SEEDS, n, "small_cnn", "digits")
     assert len([ax for ax in fig.axes if ax.images]) == min(n, 5)
     titles = [ax.get_title() for ax in fig.axes if ax.images]
     true = "0" if shape[-1] == 1 else "0 airplane"
@@ -219,4 +221,4 @@ def test_gallery_renders(runs, tmp_path, shape, names, n):
 def test_gallery_of_no_examples(runs, tmp_path):
     hard = errors.hard_examples_table(runs, SEEDS).to_pandas()
     images = np.zeros((5, 8, 8, 1), np.uint8)
-    saved(plots_errors.hard_examples_gallery(hard, images, ["0", "1", "2"], SEEDS, 0, "m", "d"), tmp_path / "none")
+    saved(hard_examples.draw(hard, images, ["0", "1", "2"], SEEDS, 0, "m", "d"), tmp_path / "none")

@@ -4,7 +4,9 @@ import pyarrow as pa
 import pytest
 
 from deepens import function_space as fs
-from deepens import io, plots, plots_function_space
+from deepens import io
+from deepens.figures import diversity_accuracy, function_space_tsne
+from deepens.figures.common import save_figure
 
 
 def write_run(path, labels, probs):
@@ -230,7 +232,7 @@ def realistic_runs(tmp_path, seeds=(0, 1, 2, 3), epochs=20, n=300, c=10):
 
 def assert_saved(fig, tmp_path, name):
     paths = [tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"]
-    plots.save_figure(fig, paths, dpi=80)
+    save_figure(fig, paths, dpi=80)
     for p in paths:
         assert p.stat().st_size > 1000
 
@@ -239,7 +241,7 @@ def test_figures_render(tmp_path):
     seeds = [0, 1, 2, 3]
     paths = realistic_runs(tmp_path, seeds)
     tsne = fs.tsne_table(paths, seeds, test_points=200, perplexity=10, max_iter=500, log=lambda *_: None)
-    assert_saved(plots_function_space.tsne_trajectories(tsne.to_pandas(), "small_cnn", "digits"),
+    assert_saved(function_space_tsne.draw(tsne.to_pandas(), "small_cnn", "digits"),
                  tmp_path, "function_space_tsne")
     points = fs.diversity_points_table(paths, seeds, reference_seed=0)
     limits = fs.limit_curves(points["reference_accuracy"][0].as_py(), points["num_classes"][0].as_py())
@@ -247,6 +249,6 @@ def test_figures_render(tmp_path):
     rng = np.random.default_rng(1)
     samples = probs[-1] + rng.normal(0, 0.15, (30,) + probs[-1].shape)  # a stand-in subspace point set
     extra = fs.diversity_points(probs[-1], labels, samples, "random_subspace", 0, 20, reference_seed=0)
-    fig = plots_function_space.diversity_accuracy([points.to_pandas(), extra.to_pandas()], limits.to_pandas(),
+    fig = diversity_accuracy.draw([points.to_pandas(), extra.to_pandas()], limits.to_pandas(),
                                                   "small_cnn", "digits")
     assert_saved(fig, tmp_path, "diversity_accuracy")

@@ -66,14 +66,17 @@ def load(profile: Path) -> dict:
 
 
 def workflow_rules() -> dict[str, str]:
-    """{rule name: its source text} of every rule in the Snakefile and rules/*.smk."""
-    rules = {}
+    """{rule name: its source text} of every rule of the workflow (snakemake --list-rules); rules
+    made in a loop (the figure registry of rules/figures.smk) have no source text of their own."""
+    sources = {}
     for path in [ROOT / "Snakefile", *sorted((ROOT / "rules").glob("*.smk"))]:
         text = path.read_text()
         starts = [(m.start(), m.group(1)) for m in re.finditer(r"^[ \t]*rule (\w+):", text, re.M)]
         for i, (pos, name) in enumerate(starts):
-            rules[name] = text[pos:starts[i + 1][0] if i + 1 < len(starts) else len(text)]
-    return rules
+            sources[name] = text[pos:starts[i + 1][0] if i + 1 < len(starts) else len(text)]
+    listed = subprocess.run([str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--list-rules"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout.split()
+    return {name: sources.get(name, "") for name in listed}
 
 
 def gpu_rules() -> set[str]:

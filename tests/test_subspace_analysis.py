@@ -1,11 +1,13 @@
-"""deepens.subspace_analysis and deepens.plots_subspace on crafted predictions and subspace samples."""
+"""deepens.subspace_analysis and deepens.figures on crafted predictions and subspace samples."""
 import math
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from deepens import ensembles, io, metrics, plots, plots_function_space, plots_subspace
+from deepens import ensembles, io, metrics
+from deepens.figures import diversity_accuracy, section5_ensembles, subspace_tsne
+from deepens.figures.common import save_figure
 from deepens import function_space as fs
 from deepens import subspace_analysis as sa
 
@@ -348,7 +350,7 @@ def realistic_files(tmp_path, seeds=(0, 1, 2, 3), epochs=20, n=300, c=10, sample
 
 def assert_saved(fig, directory, name):
     paths = [directory / f"{name}.png", directory / f"{name}.pdf"]
-    plots.save_figure(fig, paths, dpi=80)
+    save_figure(fig, paths, dpi=80)
     for p in paths:
         assert p.stat().st_size > 1000
     return paths
@@ -357,12 +359,12 @@ def assert_saved(fig, directory, name):
 def test_figures_render(tmp_path):
     preds, samples, seeds = realistic_files(tmp_path)
     tsne = sa.subspace_tsne_table(preds, samples, seeds, test_points=150, perplexity=15, max_iter=500, **QUIET)
-    assert_saved(plots_subspace.subspace_tsne(tsne.to_pandas(), "small_cnn", "digits"), tmp_path, "subspace_tsne")
+    assert_saved(subspace_tsne.draw(tsne.to_pandas(), "small_cnn", "digits"), tmp_path, "subspace_tsne")
     table = sa.section5_ensembles_table(preds, samples, seeds)
-    assert_saved(plots_subspace.section5_ensembles(table.to_pandas(), "small_cnn", "digits"), tmp_path, "section5")
+    assert_saved(section5_ensembles.draw(table.to_pandas(), "small_cnn", "digits"), tmp_path, "section5")
     points = fs.diversity_points_table(preds, seeds, reference_seed=0)
     sub = sa.subspace_diversity_points_table(preds, samples, seeds, reference_seed=0)
     limits = fs.limit_curves(points["reference_accuracy"][0].as_py(), points["num_classes"][0].as_py())
-    fig = plots_function_space.diversity_accuracy([points.to_pandas(), sub.to_pandas()], limits.to_pandas(),
+    fig = diversity_accuracy.draw([points.to_pandas(), sub.to_pandas()], limits.to_pandas(),
                                                   "small_cnn", "digits")
     assert_saved(fig, tmp_path, "diversity_subspace")

@@ -311,25 +311,33 @@ def test_cifar10_tarball_through_the_dag(tmp_path):
 
 
 def test_library_edits_rerun_only_the_rules_that_use_them(run, tmp_path):
-    """Editing prediction code reruns predictions and what reads them, never training."""
+    """Editing prediction code reruns predictions and what reads them, never training; editing the
+    figures' shared code reruns every figure, one figure's module only that figure."""
     repo = tmp_path / "repo"
     repo.mkdir()
-    for part in ("Snakefile", "config.yaml", "config.schema.yaml", "rules", "workflow_scripts"):
+    for part in ("Snakefile", "config.yaml", "config.schema.yaml", "rules", "workflow_scripts", "profiles"):
         src = ROOT / part
         (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / part)
-    (repo / "workflow_scripts/deepens/predict.py").open("a").write("\n# an edit\n")
     workdir, config = run
-    proc = snakemake(workdir, config, "-n", snakefile=repo / "Snakefile")
-    out = proc.stdout + proc.stderr
-    planned = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", out.split("Job stats:")[1].split("total")[0], re.M))
+
+    def planned_after_editing(rel):
+        path = repo / "workflow_scripts/deepens" / rel
+        original = path.read_text()
+        path.write_text(original + "\n# an edit\n")
+        try:
+            out = snakemake(workdir, config, "-n", snakefile=repo / "Snakefile").stdout
+        finally:
+            path.write_text(original)
+        return dict(re.findall(r"^(\w+)\s+(\d+)\s*$", out.split("Job stats:")[1].split("total")[0], re.M))
+
+    planned = planned_after_editing("nets/predict.py")
     assert planned.get("evaluate_checkpoints") == "2" and "train" not in planned and "weight_cosine" not in planned
     assert "evaluate_solution" not in planned and "landscape_plane" not in planned
-    (repo / "workflow_scripts/deepens/plots.py").open("a").write("\n# an edit\n")
-    (repo / "workflow_scripts/deepens/predict.py").write_text((ROOT / "workflow_scripts/deepens/predict.py").read_text())
-    out = snakemake(workdir, config, "-n", snakefile=repo / "Snakefile").stdout
-    planned = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", out.split("Job stats:")[1].split("total")[0], re.M))
-    # plots.py holds shared helpers, so every figure reruns, and nothing else
-    assert set(planned) == {*PLOT_RULES, "all"}
+    # figures/common.py holds what every figure shares, so every figure reruns, and nothing else
+    assert set(planned_after_editing("figures/common.py")) == {*PLOT_RULES, "all"}
+    # one figure's module: only that figure (once per plane for the planes)
+    assert planned_after_editing("figures/plane.py") == {"plot_plane": str(len(PLANES)), "all": "1"}
+    assert planned_after_editing("figures/hard_examples.py") == {"plot_hard_examples": "1", "all": "1"}
 
 
 # A dry run cannot know which products of a rerun evaluation job will come out byte-identical,

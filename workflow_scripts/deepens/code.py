@@ -60,10 +60,11 @@ def _imports(path: Path, root: Path) -> set[str]:
 
 
 @functools.lru_cache(maxsize=None)
-def import_closure(script, root=SCRIPTS_DIR) -> tuple[str, ...]:
-    """Sorted names of every module under root that `script` imports, directly or not."""
+def import_closure(script, root=SCRIPTS_DIR, modules=()) -> tuple[str, ...]:
+    """Sorted names of every module under root that `script` imports, directly or not; `modules`:
+    module names it imports dynamically (importlib), which join the closure with theirs."""
     root = Path(root).resolve()
-    seen, todo = set(), [Path(script).resolve()]
+    seen, todo = set(modules), [Path(script).resolve(), *(_module_file(m, root) for m in modules)]
     while todo:
         for name in _imports(todo.pop(), root):
             if name not in seen:
@@ -72,10 +73,11 @@ def import_closure(script, root=SCRIPTS_DIR) -> tuple[str, ...]:
     return tuple(sorted(seen))
 
 
-def code_digest(script, root=SCRIPTS_DIR) -> str:
-    """sha256 (16 hex digits) of the sources of the script's import closure under root."""
+def code_digest(script, root=SCRIPTS_DIR, modules=()) -> str:
+    """sha256 (16 hex digits) of the sources of the script's import closure under root (with the
+    dynamically imported `modules`)."""
     root = Path(root)
     h = hashlib.sha256()
-    for name in import_closure(Path(script).resolve(), root):
+    for name in import_closure(Path(script).resolve(), root, tuple(modules)):
         h.update(name.encode() + b"\0" + _module_file(name, root).read_bytes() + b"\0")
     return h.hexdigest()[:16]

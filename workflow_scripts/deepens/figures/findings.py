@@ -1,13 +1,13 @@
-"""The findings figure: every claim's estimate and bootstrap interval against its threshold."""
+"""The paper's claims checked: estimate, bootstrap interval and verdict per claim."""
 import numpy as np
 import pandas as pd
 
-from .plots import plt, subject
+from .common import frame, plt, subject
 
 VERDICT_COLORS = {"holds": "tab:green", "fails": "tab:red", "inconclusive": "tab:orange"}
 
 
-def findings(table: pd.DataFrame, model, dataset):
+def draw(table: pd.DataFrame, model, dataset):
     """One row per claim: the statement, then the estimate (dot) with its interval (bar) on the
     claim's own scale, the threshold (dashed) and the verdict (colour)."""
     n = len(table)
@@ -45,3 +45,8 @@ def findings(table: pd.DataFrame, model, dataset):
                  f"dot = estimate, bar = bootstrap interval, dashed = threshold; green holds, red fails, "
                  f"orange inconclusive", fontsize=10)
     return fig
+
+
+def render(i, p, w):
+    """The figure of rule plot_findings: its named inputs i, params p and wildcards w."""
+    return draw(frame(i.findings), w.model, w.dataset)

@@ -1,15 +1,16 @@
-"""Ensemble figures: scores against ensemble size, and ensemble vs single models per epoch.
-
-Built on deepens.plots (Agg backend, save_figure without timestamps, subject titles).
-"""
+"""Ensembles by size: independent seeds vs snapshots of one run (mean, min-max band)."""
+import matplotlib
+import matplotlib.ticker
 import pandas as pd
 
-from .plots import matplotlib, plt, subject
+from .common import frame, plt, subject
 
 PANELS = (("accuracy", "test accuracy", "higher is better"),
           ("nll", "test NLL", "lower is better"),
           ("brier", "test Brier score", "lower is better"),
           ("ece", "test ECE (15 bins)", "lower is better"))
+
+
 KINDS = (("independent", "independent seeds (final epoch)", "C0", "o"),
          ("snapshot", "snapshots: last k epochs of one run (mean over runs)", "C1", "s"))
 
@@ -19,7 +20,7 @@ def _band(ax, x, centre, low, high, color, label, marker):
     ax.plot(x, centre, color=color, marker=marker, label=label)
 
 
-def ensemble_size(table: pd.DataFrame, model, dataset):
+def draw(table: pd.DataFrame, model, dataset):
     """2 x 2 panels of scores vs ensemble size: mean over subsets (and runs), min-max band."""
     fig, axes = plt.subplots(2, 2, figsize=(10, 7.5), constrained_layout=True)
     for ax, (metric, label, hint) in zip(axes.flat, PANELS):
@@ -37,21 +38,6 @@ def ensemble_size(table: pd.DataFrame, model, dataset):
     return fig
 
 
-def ensemble_by_epoch(table: pd.DataFrame, model, dataset):
-    """Accuracy and NLL per epoch: ensemble of all seeds vs the mean single model (band: ± std)."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
-    ens = table[table.kind == "ensemble"].sort_values("epoch")
-    single = table[table.kind == "single_mean"].sort_values("epoch")
-    axes[0].fill_between(single.epoch, single.accuracy - single.accuracy_std, single.accuracy + single.accuracy_std,
-                         color="C1", alpha=0.2, linewidth=0, label="single model ± 1 std over seeds")
-    for ax, metric, label in ((axes[0], "accuracy", "test accuracy"), (axes[1], "nll", "test NLL")):
-        ax.plot(ens.epoch, ens[metric], color="C0", marker=".", label="ensemble of all seeds")
-        ax.plot(single.epoch, single[metric], color="C1", marker=".", label="single model (mean over seeds)")
-        ax.set_title(f"{label} per epoch")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(label)
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(f"Ensemble of all seeds vs single models: {subject(model, dataset)}")
-    return fig
+def render(i, p, w):
+    """The figure of rule plot_ensemble_size: its named inputs i, params p and wildcards w."""
+    return draw(frame(i.ensembles), w.model, w.dataset)
