@@ -48,7 +48,10 @@ bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_pipeline.py $(PIPELINE_BENCH_ARGS) --out $(BENCH_DIR) > $(BENCH_DIR)/pipeline.jsonl
 	cat $(BENCH_DIR)/pipeline.md
 
+# `make lint`: the style checks CI runs before the tests (settings in pyproject.toml).
 lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/snakefmt --check Snakefile rules
 	$(BIN)/snakemake --lint
 
 dry-run: $(STAMP)

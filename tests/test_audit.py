@@ -16,11 +16,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from workflow_helpers import ROOT, write_config
-
 from deepens import io
 from deepens.audit import artifacts, compare, dag, manifest, params, rederive
 from deepens.provenance import sha256_file
+from workflow_helpers import ROOT, write_config
 
 AUDIT_SCRIPT = ROOT / "workflow_scripts" / "audit.py"
 BASE = "results/digits/small_cnn"
@@ -253,7 +252,8 @@ def test_iter_artifacts_skips_hidden_and_audit_folder(tmp_path):
                 "results/audit/manifest.parquet", "results/audited/y.png"]:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"x")
-    assert artifacts.iter_artifacts(tmp_path, skip=["results/audit"]) == ["results/a/x.parquet", "results/audited/y.png"]
+    listed = artifacts.iter_artifacts(tmp_path, skip=["results/audit"])
+    assert listed == ["results/a/x.parquet", "results/audited/y.png"]
 
 
 def test_lineage_check():

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from deepens import cifar10, cifar10_download
-from deepens.data import prepare_cifar10
 from deepens.cifar10 import DatasetFileError
+from deepens.data import prepare_cifar10
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,6 @@ import h5py
 import numpy as np
 import pyarrow as pa
 import pytest
-
 from deepens import cka, cka_features, cka_tables
 from deepens.io import PROVENANCE_KEY, ArtifactError
 
@@ -275,7 +274,8 @@ def test_table_memory_is_bounded_by_the_block(tmp_path):
     r = rng(8)
     paths = {}
     for seed in (0, 1):
-        with cka_features.FeatureWriter(tmp_path / f"big{seed}.h5", [0, 1], ["a", "b"], n, n * batches, {"seed": seed}) as w:
+        path = tmp_path / f"big{seed}.h5"
+        with cka_features.FeatureWriter(path, [0, 1], ["a", "b"], n, n * batches, {"seed": seed}) as w:
             for layer in ("a", "b"):
                 for e in (0, 1):
                     w.put(layer, e, r.normal(size=f_len))

@@ -14,7 +14,6 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-
 from deepens.config import ConfigError, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -282,7 +281,8 @@ MALFORMED = [
     pytest.param({"shift": {"severities": [0, 6]}}, "shift.severities", id="shift-severity-range"),
     pytest.param({"shift": {"cifar10c_path": "/data/CIFAR-10-C"}}, "shift.cifar10c_path", id="cifar10c-with-digits"),
     pytest.param({"cka": {"trajectory_seed": 9}}, "cka.trajectory_seed", id="cka-unknown-seed"),
-    pytest.param({"cka": {"test_points": 100, "batch_size": 150}}, "cka.test_points", id="cka-fewer-points-than-a-batch"),
+    pytest.param({"cka": {"test_points": 100, "batch_size": 150}}, "cka.test_points",
+                 id="cka-fewer-points-than-a-batch"),
 ]
 
 

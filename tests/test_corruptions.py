@@ -6,12 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import ndimage
-
 from deepens import cifar10c
 from deepens import corruptions as C
 from deepens.io import ArtifactError
 from deepens.seeds import PURPOSES, derive_seed
+from scipy import ndimage
 
 ROOT = Path(__file__).resolve().parents[1]
 NOISE = ("gaussian_noise", "shot_noise", "impulse_noise")

@@ -3,7 +3,6 @@ import json
 
 import numpy as np
 import pytest
-
 from deepens import data
 from deepens.io import ArtifactError
 

@@ -4,7 +4,6 @@ import types
 
 import numpy as np
 import pytest
-
 from deepens.nets import devices
 
 
@@ -97,7 +96,6 @@ def fake_gpu(monkeypatch):
     choices train_run makes: the pipeline masks and the precision policy."""
     tf = pytest.importorskip("tensorflow")
     import keras
-
     from deepens.nets import training
     from deepens.nets.models import configure_tensorflow
 
@@ -125,7 +123,6 @@ def fake_gpu(monkeypatch):
 
 def _train(tmp_path, name, epochs=2, **overrides):
     import h5py
-
     from deepens import data, provenance
     from deepens.nets import training
 

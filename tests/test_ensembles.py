@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from deepens import ensembles, io, metrics
 from deepens.figures import ensemble_by_epoch, ensemble_size
 from deepens.figures.common import save_figure

@@ -2,7 +2,6 @@
 import numpy as np
 import pyarrow as pa
 import pytest
-
 from deepens import errors, io
 from deepens.figures import confusion_epochs, confusion_final, hard_examples, misclassified_overlap
 from deepens.figures.common import save_figure

@@ -4,7 +4,6 @@ import math
 import numpy as np
 import pyarrow as pa
 import pytest
-
 from deepens import bootstrap, findings
 
 B = 200  # bootstrap replicates in these tests

@@ -2,7 +2,6 @@
 import numpy as np
 import pyarrow as pa
 import pytest
-
 from deepens import function_space as fs
 from deepens import io
 from deepens.figures import diversity_accuracy, function_space_tsne

@@ -7,9 +7,7 @@ import h5py
 import numpy as np
 import pyarrow as pa
 import pytest
-
 from deepens import io, metrics, weights
-
 
 # --- atomic_path ----------------------------------------------------------------------
 

@@ -3,7 +3,6 @@ against the checkpoints' own metrics."""
 import numpy as np
 import pandas as pd
 import pytest
-
 from deepens import landscape
 
 

@@ -9,7 +9,6 @@ import shutil
 
 import pytest
 import yaml
-
 from workflow_helpers import ROOT, snakemake
 
 CONFIGS = ROOT / "configs"
@@ -36,7 +35,8 @@ def test_paper_preset_is_the_authors_recipe(tmp_path):
     assert (train["epochs"], train["batch_size"], train["validation_size"]) == (40, 128, 500)
     assert (train["learning_rate"], train["lr_halving_epochs"], train["dropout"]) == (1.6e-3, 10, 0.1)
     # The authors' CNNs: raw pixels, Glorot biases, no augmentation.
-    assert (train["input_scaling"], train["bias_initializer"], train["augmentation"]) == ("raw", "glorot_uniform", False)
+    recipe = (train["input_scaling"], train["bias_initializer"], train["augmentation"])
+    assert recipe == ("raw", "glorot_uniform", False)
     assert (train["adam_epsilon"], train["mixed_precision"]) == (1e-8, False)  # TF1's Adam, float32
     sub = cfg["subspace"]
     assert (sub["random"]["ensemble_scale"], sub["random"]["plane_scale"]) == (10, 70)
@@ -54,7 +54,8 @@ def test_quick_preset_is_the_paper_recipe_shortened(tmp_path):
     cfg = resolve(tmp_path, "cifar10", CONFIGS / "cifar10_quick.yaml")
     train = cfg["train"]
     assert (train["epochs"], train["batch_size"], train["validation_size"]) == (5, 128, 500)
-    assert (train["input_scaling"], train["bias_initializer"], train["augmentation"]) == ("raw", "glorot_uniform", False)
+    recipe = (train["input_scaling"], train["bias_initializer"], train["augmentation"])
+    assert recipe == ("raw", "glorot_uniform", False)
     assert cfg["models"] == ["small_cnn"] and cfg["seeds"] == [0, 1, 2]
     assert cfg["subspace"]["random"]["ensemble_scale"] == 10 and cfg["tsne"]["test_points"] == 500
 

@@ -7,8 +7,8 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 from deepens import io, similarity, weights  # noqa: E402
-from deepens.nets import checkpoints, models, pipeline  # noqa: E402
 from deepens.function_space import tsne_table  # noqa: E402
+from deepens.nets import checkpoints, models, pipeline  # noqa: E402
 from deepens.nets.models import configure_tensorflow  # noqa: E402
 
 configure_tensorflow(1, 1)  # before any op, as a TensorFlow job does

@@ -17,14 +17,14 @@ CAPTIONS = ROOT / "report"
 BASE = "results/digits/small_cnn/figures"
 
 
-def common_figure_categories() -> dict:
-    """FIGURE_CATEGORIES from rules/common.smk, read as text (it is Snakemake code)."""
-    text = (ROOT / "rules" / "common.smk").read_text()
-    block = text.split("FIGURE_CATEGORIES = {", 1)[1].split("}", 1)[0]
-    return dict(re.findall(r'"(\w+)":\s*"([^"]+)"', block))
+def registry_categories() -> dict:
+    """{figure: report category} of the figure registry FIGURES in rules/figures.smk, read as text
+    (it is Snakemake code): every entry is `"<name>": Figure("<category>", ...`."""
+    text = (ROOT / "rules" / "figures.smk").read_text()
+    return dict(re.findall(r'^\s*"(\w+)": Figure\(\s*"([^"]+)"', text, re.M))
 
 
-FIGURES = list(common_figure_categories())
+FIGURES = list(registry_categories())
 
 
 def plain(text: str) -> str:
@@ -66,7 +66,7 @@ def test_html_report_has_every_figure_with_its_caption(report):
     page = (report / "report.html").read_text()
     assert len(page) > 200_000  # the figures are embedded
     results = report_results(page)
-    categories = common_figure_categories()
+    categories = registry_categories()
     assert {f"{BASE}/{name}.png" for name in CORE_FIGURES} <= set(results)
     for name in FIGURES:
         if not (report / f"{BASE}/{name}.png").exists():

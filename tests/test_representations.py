@@ -2,7 +2,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from deepens import cka, cka_features
 
 BASE = "results/digits/small_cnn"
@@ -53,7 +52,6 @@ def test_cka_value_recomputed_from_activations(tiny_run):
     """One table value against the reference estimator on activations computed here, independently
     of the representations job (its own Keras probe, test subset and minibatches)."""
     import keras
-
     from deepens.data import load_dataset
     from deepens.nets.models import build_model
 

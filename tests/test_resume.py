@@ -9,7 +9,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
 from deepens import io
 
 WORKER = Path(__file__).with_name("resume_worker.py")

@@ -2,7 +2,6 @@
 import itertools
 
 import pytest
-
 from deepens import seeds
 from deepens.seeds import derive_seed
 
@@ -33,7 +32,8 @@ def test_differs_across_run_seeds():
 
 def test_differs_across_keys():
     values = {k: derive_seed(0, "dropout", *k) for k in
-              [(), (1,), (2,), (1, 2), (2, 1), (1, 1), (3, 5, 7)] + [(i, e) for i, e in itertools.product(range(3), range(1, 4))]}
+              [(), (1,), (2,), (1, 2), (2, 1), (1, 1), (3, 5, 7)]
+              + [(i, e) for i, e in itertools.product(range(3), range(1, 4))]}
     assert len(set(values.values())) == len(values)
 
 

@@ -4,7 +4,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-
 from deepens import io, metrics
 from deepens.ensembles import subsets
 from deepens.io import ArtifactError

@@ -32,10 +32,9 @@ from types import SimpleNamespace
 import h5py
 import pytest
 import yaml
-from workflow_helpers import ROOT, SNAKEMAKE, planned_jobs, write_config
-
 from deepens import io
 from deepens.provenance import read_log_record
+from workflow_helpers import ROOT, SNAKEMAKE, planned_jobs, write_config
 
 BASE_PROFILE = ROOT / "profiles" / "slurm"
 CI_PROFILE = ROOT / "profiles" / "slurm-local-ci"
@@ -410,7 +409,8 @@ def test_job_logs_record_the_slurm_job_ids(slurm_run):
 def planned_outputs(dry_run_output: str) -> dict[str, list[str]]:
     """{rule: its output paths} of the jobs a dry run lists."""
     outputs: dict[str, list[str]] = {}
-    for m in re.finditer(r"^\s*(?:local)?rule (\w+):\n(?:\s+input: [^\n]*\n)?\s+output: ([^\n]*)", dry_run_output, re.M):
+    pattern = r"^\s*(?:local)?rule (\w+):\n(?:\s+input: [^\n]*\n)?\s+output: ([^\n]*)"
+    for m in re.finditer(pattern, dry_run_output, re.M):
         outputs.setdefault(m.group(1), []).extend(p.strip() for p in m.group(2).split(","))
     return outputs
 

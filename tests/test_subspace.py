@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from deepens import subspace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -252,7 +251,6 @@ def sample(trained, method, checkpoints=None, seed=0, late_fraction=0.5, rank=5,
 
 def split_probs(table, split, purpose):
     import pyarrow.compute as pc
-
     from deepens.io import probabilities
 
     t = table.filter(pc.and_(pc.equal(table["split"], split), pc.equal(table["purpose"], purpose)))
@@ -301,10 +299,9 @@ def test_averaging_one_checkpoint_is_that_checkpoint(trained):
 def test_averaging_averages_the_late_checkpoints(trained):
     """Epochs 2 and 3 (late_fraction 0.5 of 3 epochs): the prediction of their mean weights."""
     import tensorflow as tf
-
     from deepens.nets.evaluation import FlatWeights, Forward
-    from deepens.weights import CheckpointSet
     from deepens.nets.models import load_model
+    from deepens.weights import CheckpointSet
 
     ds, paths = trained
     table = sample(trained, "averaging")
@@ -442,9 +439,8 @@ def test_bad_settings_fail_before_any_work(trained):
 def test_batch_norm_statistics_are_recomputed_as_training_set_averages():
     import keras
     import tensorflow as tf
-
-    from deepens.nets.models import build_model
     from deepens.nets.evaluation import recompute_batch_norm
+    from deepens.nets.models import build_model
 
     x = rng(0).integers(0, 256, (96, 8, 8, 1), dtype=np.uint8)
     model = build_model("resnet20v1", (8, 8, 1), 10, seed=0)
@@ -476,13 +472,12 @@ def test_resnet_samples_re_estimate_batch_norm_unless_switched_off_and_averaging
     """
     import keras
     import tensorflow as tf
-
     from deepens import data
     from deepens.nets.evaluation import FlatWeights, Forward, batch_norm_layers, recompute_batch_norm
-    from deepens.weights import CheckpointSet
     from deepens.nets.models import build_model, load_model, model_inputs, variable_manifest
     from deepens.nets.subspace_sampling import SolutionRun, sample_method
     from deepens.nets.training import save_checkpoint
+    from deepens.weights import CheckpointSet
 
     ds = data.prepare_digits(300, 100)
     wrong = {e: (0.3 * e, 4.0 * e) for e in (1, 2)}  # moving mean, moving variance of every BN layer

@@ -4,12 +4,11 @@ import math
 import numpy as np
 import pyarrow as pa
 import pytest
-
 from deepens import ensembles, io, metrics
-from deepens.figures import diversity_accuracy, section5_ensembles, subspace_tsne
-from deepens.figures.common import save_figure
 from deepens import function_space as fs
 from deepens import subspace_analysis as sa
+from deepens.figures import diversity_accuracy, section5_ensembles, subspace_tsne
+from deepens.figures.common import save_figure
 
 QUIET = dict(log=lambda *_: None)
 
@@ -121,7 +120,8 @@ def test_section5_averaging_and_row_counts(section5_files):
     assert kinds == (["independent"] * 2 + ["dropout + ensemble"] * 2 + ["dropout alone"] * 2
                      + ["averaging + ensemble"] * 2 + ["averaging alone"])
     assert t.column_names == ["kind", "method", "size", "n_combinations", "accuracy", "nll", "brier", "ece",
-                              "diversity", "accuracy_min", "accuracy_max", "brier_min", "brier_max", "nll_min", "nll_max"]
+                              "diversity", "accuracy_min", "accuracy_max", "brier_min", "brier_max", "nll_min",
+                              "nll_max"]
     assert t.schema.field("size").type == pa.int32() and t.schema.field("n_combinations").type == pa.int64()
     assert set(by_kind(t, "independent").method) == {"none"}
     # The averaged solutions are M10 and M11, so averaging matches dropout's sample means.

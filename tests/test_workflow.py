@@ -13,11 +13,10 @@ import h5py
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from workflow_helpers import ROOT, planned_jobs, snakemake, write_config
-
 from deepens import io, metrics, weights
 from deepens.data import load_dataset
 from deepens.provenance import read_log_record
+from workflow_helpers import ROOT, planned_jobs, snakemake, write_config
 
 SEEDS, EPOCHS, MODEL = [0, 1], [0, 1, 2], "small_cnn"
 BASE = "results/digits/small_cnn"
@@ -449,7 +448,8 @@ def test_subspace_samples_and_section5(run):
     for seed in SEEDS:
         rand = io.read_samples(workdir / f"{BASE}/seed{seed}/subspace/random.parquet", "test", "ensemble")
         assert rand["probs"].shape == (3, 300, 10) and rand["method"] == "random"
-        assert len(io.read_samples(workdir / f"{BASE}/seed{seed}/subspace/random.parquet", "val", "plane")["sample"]) == 4
+        plane = io.read_samples(workdir / f"{BASE}/seed{seed}/subspace/random.parquet", "val", "plane")
+        assert len(plane["sample"]) == 4
         avg = io.read_samples(workdir / f"{BASE}/seed{seed}/subspace/averaging.parquet", "test", "ensemble")
         assert avg["probs"].shape[0] == 1
     s5 = io.read_table(workdir / f"{BASE}/tables/section5_ensembles.parquet").to_pandas()

@@ -210,7 +210,6 @@ def synthetic_cifar(n, seed):
 
 def bench_one(model_name, precision, x, y, args):
     import keras
-
     from deepens.nets.models import build_model
 
     keras.utils.clear_session()

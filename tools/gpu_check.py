@@ -31,7 +31,6 @@ COMPARED = (".h5", ".parquet")  # checkpoints, representations; every table
 
 def cmd_device(args) -> int:
     import tensorflow as tf
-
     from deepens.nets.devices import device_info
 
     info = device_info(tf)
@@ -91,7 +90,6 @@ def cmd_compare(args) -> int:
 
 def synthetic_cifar(n_train, n_val, seed):
     import numpy as np
-
     from deepens.data import Dataset
 
     rng = np.random.default_rng(seed)
@@ -105,7 +103,6 @@ def synthetic_cifar(n_train, n_val, seed):
 def train_settings(config_path, model):
     """The model's train_run settings in a config (per_model overrides merged), as the workflow's."""
     import yaml
-
     from deepens.config import model_config, validate_config
 
     config = validate_config(yaml.safe_load(Path(config_path).read_text()), ROOT / "config.schema.yaml")
@@ -119,9 +116,8 @@ def train_settings(config_path, model):
 def time_one(model, mixed, args, dataset, scratch):
     import keras
     import numpy as np
-
-    from deepens.provenance import Provenance
     from deepens.nets.training import train_run
+    from deepens.provenance import Provenance
 
     settings, _ = train_settings(args.config, model)
     settings.pop("validation_size")

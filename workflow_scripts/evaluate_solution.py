@@ -5,8 +5,8 @@ import sys
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 import _tfjob  # noqa: E402
 from deepens.data import load_dataset  # noqa: E402
-from deepens.shift import load_shift_set  # noqa: E402
 from deepens.nets.subspace_sampling import evaluate_solution  # noqa: E402
+from deepens.shift import load_shift_set  # noqa: E402
 
 prov = _tfjob.start(snakemake, snakemake.params.intra_op_threads, snakemake.params.inter_op_threads)  # noqa: F821
 w, p, i, out = snakemake.wildcards, snakemake.params, snakemake.input, snakemake.output  # noqa: F821

@@ -20,7 +20,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflow_scripts"))
 
 import numpy as np  # noqa: E402
-
 from deepens import ensembles, errors, io, similarity  # noqa: E402
 
 TABLES = {"ensemble_metrics_table": ensembles.ensemble_metrics_table,

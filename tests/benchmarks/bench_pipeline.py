@@ -193,8 +193,8 @@ def pipeline_worker(model, n_train, n_test, n_val, epochs, batch_size, threads, 
     t_import = time.perf_counter()
     from deepens import io
     from deepens.nets import training
-    from deepens.nets.predict import predict_checkpoints
     from deepens.nets.models import configure_tensorflow
+    from deepens.nets.predict import predict_checkpoints
     tf = configure_tensorflow(threads, 1)
     import_s = time.perf_counter() - t_import
     ds = synthetic_dataset(n_train, n_test, n_val)
@@ -328,8 +328,8 @@ def _timed(fn):
 def cosine_worker(method, k, p, loop_pairs, blas_threads, block_elements=4_000_000):
     """method: blocked (float64 blocks), blocked_f32 (float32 blocks), loop (issue 6: float64 per
     pair), loop_writeup (the write-up as written: float32 np.dot and norms per pair)."""
-    from threadpoolctl import threadpool_limits
     from deepens import metrics
+    from threadpoolctl import threadpool_limits
     threadpool_limits(blas_threads)
     rng = np.random.default_rng(0)
     w = rng.standard_normal((k, p), dtype=np.float32)  # checkpoints as stored (float32)
@@ -369,8 +369,8 @@ def disagreement_worker(method, k, n, c, loop_pairs, blas_threads):
     """method: blocked (argmax once + metrics.disagreement_matrix), loop (issue 6: argmax of both
     and equality per pair), loop_writeup (the write-up as written: labels = argmax once per
     checkpoint, then 1 - sum(equal(labels_i, labels_j)) / N per pair)."""
-    from threadpoolctl import threadpool_limits
     from deepens import metrics
+    from threadpoolctl import threadpool_limits
     threadpool_limits(blas_threads)
     rng = np.random.default_rng(0)
     probs = rng.random((k, n, c), dtype=np.float32)

@@ -2,7 +2,6 @@
 of replicates), seed-pair and ensemble-vs-runs replicates, percentile intervals and verdicts."""
 import numpy as np
 
-
 _CELLS = 1 << 22  # example-weight cells per chunk: peak memory ~150 MB whatever N and n_boot
 
 

@@ -1,12 +1,14 @@
 """CIFAR-10-C (Hendrycks & Dietterich 2019) read from its release files: <corruption>.npy (50,000 images,
 severities 1-5 in blocks of 10,000) and labels.npy, checked against this dataset's test set."""
 from __future__ import annotations
+
 import numbers
 from pathlib import Path
+
 import numpy as np
-from .io import ArtifactError
 
 from .corruptions import SEVERITIES
+from .io import ArtifactError
 
 # File stems of the published CIFAR-10-C release (the official functions' __name__s).
 CIFAR10C_NAMES = (

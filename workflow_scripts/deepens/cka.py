@@ -39,7 +39,6 @@ import numpy as np
 
 from .metrics import cosine_from_blocks
 
-
 # --- the estimator -----------------------------------------------------------------------
 
 def check_n(n, what="minibatch"):

@@ -44,6 +44,7 @@ otherwise (NaN bounds included) inconclusive.
 """
 import numpy as np
 import pyarrow as pa
+
 from .bootstrap import _example_means, _gap_reps, _interval, _pair_reps, verdict
 from .metrics import log_mean_exp
 

@@ -143,7 +143,8 @@ def _aggregate(kind, method, size, scores) -> dict:
     return row
 
 
-def subset_ensemble_rows(kind, method, members, labels, max_subsets, subset_seed, bins, block, log_probs, member_entropy):
+def subset_ensemble_rows(kind, method, members, labels, max_subsets, subset_seed, bins, block, log_probs,
+                         member_entropy):
     """Ensembles of k of the S members (S x N x C; log p_y S x N; mean entropy of the weight
     vectors behind each member, S), k = 1..S, over the subsets that
     ensembles.ensemble_metrics_table uses; one aggregated row per k."""

@@ -15,7 +15,6 @@ from ..io import PROVENANCE_KEY
 from ..provenance import sha256_file
 from .artifacts import PROVENANCE_ATTR, artifact_kind
 
-
 # Each compare_* returns None when the contents are identical, else one line naming where
 # they first differ (original value first, re-derived second).
 

@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 
-
-
 @dataclass
 class DagOutput:
     path: str

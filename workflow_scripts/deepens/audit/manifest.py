@@ -13,7 +13,6 @@ from ..io import atomic_path
 from ..provenance import read_log_record, sha256_file
 from .artifacts import artifact_kind, iter_artifacts, read_artifact_provenance
 
-
 MANIFEST_SCHEMA = pa.schema([
     ("path", pa.string()), ("kind", pa.string()), ("size", pa.int64()), ("sha256", pa.string()),
     ("rule", pa.string()), ("wildcards", pa.string()), ("started_utc", pa.string()),

@@ -1,7 +1,9 @@
 """Comparing two provenance records: the params a job ran with (config slice vs code digest) and the
 facts that explain a difference without being one (packages, device)."""
 from __future__ import annotations
+
 import json
+
 from .compare import first_json_difference
 
 

@@ -16,9 +16,9 @@ import pyarrow as pa
 from ..provenance import sha256_file
 from .artifacts import KINDS, read_artifact_provenance
 from .compare import compare_files
-from .params import compare_params, provenance_notes
 from .dag import Job, SnakemakeRunner, dag_summary, error_message, group_jobs
 from .manifest import MANIFEST_SCHEMA, MANIFEST_TSV_COLUMNS, build_manifest, write_rows
+from .params import compare_params, provenance_notes
 
 DEFAULT_OUT = "results/audit"
 STATUS_IDENTICAL = "identical"

@@ -15,7 +15,6 @@ import numpy as np
 from ..io import PROVENANCE_KEY, atomic_path
 from ..weights import MANIFEST_ATTR, MODEL_ATTR
 
-
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
 
 

@@ -85,7 +85,8 @@ def interpolation_table(evaluator: WeightEvaluator, checkpoints: dict, pairs, po
     rows, t0 = [], time.perf_counter()
     for kind, sa, ea, sb, eb in pairs:
         for t in ts:
-            for split, (loss, acc) in evaluator.evaluate(landscape.interpolate(theta[sa, ea], theta[sb, eb], t)).items():
+            point = landscape.interpolate(theta[sa, ea], theta[sb, eb], t)
+            for split, (loss, acc) in evaluator.evaluate(point).items():
                 rows.append({"kind": kind, "seed_a": sa, "epoch_a": ea, "seed_b": sb, "epoch_b": eb, "split": split,
                              "t": float(t), "loss": loss, "accuracy": acc})
         curve = [r["loss"] for r in rows[-2 * len(ts):] if r["split"] == "test"]

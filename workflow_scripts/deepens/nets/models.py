@@ -245,7 +245,8 @@ def check_manifest(model, manifest, path=None):
             model.save_weights(probe)
             with h5py.File(probe, "r") as f:
                 stored = []
-                f["layers"].visititems(lambda n, o: stored.append(f"layers/{n}") if isinstance(o, h5py.Dataset) else None)
+                f["layers"].visititems(
+                    lambda n, o: stored.append(f"layers/{n}") if isinstance(o, h5py.Dataset) else None)
                 if set(stored) != {e["h5"] for e in manifest}:
                     raise RuntimeError(f"checkpoint layout changed: the file holds {sorted(stored)}, the manifest "
                                        f"names {sorted(e['h5'] for e in manifest)}; update variable_manifest")

@@ -75,7 +75,8 @@ class Features:
             return probe(model_inputs(images, scaling, tf), training=False)
 
         self._activations = activations
-        self._writer = cka_features.FeatureWriter(path, self.epochs, self.layers, self.batch_size, len(self.x), provenance)
+        self._writer = cka_features.FeatureWriter(path, self.epochs, self.layers, self.batch_size, len(self.x),
+                                                  provenance)
 
     def __enter__(self):
         self._writer.__enter__()

@@ -40,11 +40,10 @@ import pyarrow as pa  # noqa: E402
 from .. import subspace  # noqa: E402
 from ..data import evenly_spaced  # noqa: E402
 from ..io import ArtifactError, samples_table, write_table  # noqa: E402
-from ..weights import CheckpointSet  # noqa: E402
 from ..seeds import derive_seed  # noqa: E402
 from ..shift import CLEAN, ShiftMember  # noqa: E402
-
 from ..subspace import METHODS  # noqa: E402
+from ..weights import CheckpointSet  # noqa: E402
 
 # Stable seed sub-keys: never renumber; a new method or purpose gets a new number.
 METHOD_KEYS = {"random": 1, "dropout": 2, "diagonal": 3, "lowrank": 4, "averaging": 5}
@@ -231,7 +230,8 @@ def sample_method(run: SolutionRun, method, settings: dict, shift: ShiftMember |
                                        np.stack(kept[split][0]), np.stack(kept[split][1])))
         accepted = f", {len(slots)} of {n} slots kept at val accuracy >= {threshold}" \
             if threshold is not None and purpose == "ensemble" else ""
-        run.log(f"{method} {purpose}: {len(slots)} samples at scale {scale}, test accuracy mean {np.mean(test_acc):.4f} "
+        run.log(f"{method} {purpose}: {len(slots)} samples at scale {scale}, "
+                f"test accuracy mean {np.mean(test_acc):.4f} "
                 f"(min {np.min(test_acc):.4f}, max {np.max(test_acc):.4f}){accepted} ({time.perf_counter() - t0:.1f}s)")
     return pa.concat_tables(parts)
 
@@ -251,7 +251,8 @@ def evaluate_solution(*, dataset, checkpoint_paths: dict, final_epoch, seed, lat
         check_method_settings(method, settings)
     missing = sorted(set(map(int, snapshot_epochs)) - set(map(int, checkpoint_paths))) if shift_sets else []
     if missing:
-        raise ValueError(f"the snapshot member needs the checkpoints of epochs {missing}; got {sorted(checkpoint_paths)}")
+        raise ValueError(f"the snapshot member needs the checkpoints of epochs {missing}; "
+                         f"got {sorted(checkpoint_paths)}")
     run = SolutionRun(dataset=dataset, checkpoint_paths=checkpoint_paths, final_epoch=final_epoch, seed=seed,
                       late_epochs=late_epochs, batch_size=batch_size, intra_op_threads=intra_op_threads,
                       inter_op_threads=inter_op_threads, rank=rank, recompute_batch_norm=recompute_batch_norm,

@@ -163,7 +163,8 @@ def train_run(*, model_name, dataset, seed, epochs, batch_size, learning_rate, l
         save_checkpoint(model, manifest, resume.checkpoint(0), 0, provenance.record(epoch=0))
         resume.save(rows)
     log(f"training {model_name} seed {seed}: {model.count_params():,} parameters, {len(dataset.y_train)} images, "
-        f"{steps} steps/epoch, epochs {start + 1}..{epochs}, threads intra {intra_op_threads} inter {inter_op_threads}, "
+        f"{steps} steps/epoch, epochs {start + 1}..{epochs}, "
+        f"threads intra {intra_op_threads} inter {inter_op_threads}, "
         f"{'GPU' if on_gpu else 'CPU'}, {policy}")
     if start < epochs:
         # What model.fit does per epoch (reset metrics, steps, logs, validation), with one iterator
