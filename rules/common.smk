@@ -2,6 +2,7 @@
 import math
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
 from deepens.code import code_digest as _code_digest  # noqa: E402
@@ -384,8 +385,23 @@ def get_plane_checkpoints(wildcards):
 # one CPU core (bare Keras fit, 50,000 CIFAR-10 images; digits is ~40x smaller); a GPU is
 # far faster, so these are generous upper bounds for a wall-time limit.
 EPOCH_SECONDS = {"small_cnn": 5, "medium_cnn": 40, "resnet20v1": 65}
+# On a GPU (measured: MediumCNN 0.6 s, ResNet20v1 1.4 s per CIFAR-10 epoch on an H100, without
+# the pipeline's per-epoch overheads; docs/benchmarks_gpu.md), with room for slower GPUs and
+# TensorFlow's deterministic kernels.
+GPU_EPOCH_SECONDS = {"small_cnn": 2, "medium_cnn": 4, "resnet20v1": 8}
 DATASET_SCALE = {"digits": 0.025, "cifar10": 1.0}
 MODEL_MEM_MB = {"small_cnn": 2000, "medium_cnn": 4000, "resnet20v1": 4000}
+
+
+def rule_on_gpu(rule):
+    """Whether the profile gives `rule` a GPU (set-resources: <rule>: gpu: N), known at parse time."""
+    gpu = (workflow.resource_settings.overwrite_resources or {}).get(rule, {}).get("gpu")
+    value = getattr(gpu, "value", gpu)
+    return value is not None and int(value) > 0
+
+
+def epoch_seconds(rule, model):
+    return (GPU_EPOCH_SECONDS if rule_on_gpu(rule) else EPOCH_SECONDS)[model]
 
 
 def get_train_mem_mb(wildcards, attempt):
@@ -408,17 +424,19 @@ def get_shift_data_mem_mb(wildcards, attempt):
 
 
 def get_train_runtime(wildcards, attempt):
-    """Wall-time minutes: epochs x per-epoch cost x safety factor, longer on each retry."""
-    seconds = EPOCH_SECONDS[wildcards.model] * DATASET_SCALE[wildcards.dataset] * (len(EPOCHS) + 2)
+    """Wall-time minutes: epochs x per-epoch cost (CPU or GPU, as the profile places the job) x a
+    safety factor, longer on each retry."""
+    seconds = epoch_seconds("train", wildcards.model) * DATASET_SCALE[wildcards.dataset] * (len(EPOCHS) + 2)
     return int(10 + 3 * seconds / 60) * attempt
 
 
-def get_eval_runtime(images):
-    """Wall-time minutes of a TensorFlow evaluation job that runs `images(wildcards)` forward
-    passes: one forward pass costs a third of a training step (EPOCH_SECONDS per 50,000 images)."""
+def get_eval_runtime(rule, images):
+    """Wall-time minutes of the TensorFlow evaluation rule `rule`, which runs `images(wildcards)`
+    forward passes: one forward pass costs a third of a training step (epoch_seconds per 50,000
+    images)."""
 
     def runtime(wildcards, attempt):
-        seconds = EPOCH_SECONDS[wildcards.model] * images(wildcards) / 150_000
+        seconds = epoch_seconds(rule, wildcards.model) * images(wildcards) / 150_000
         return int(10 + 3 * seconds / 60) * attempt
 
     return runtime
@@ -469,6 +487,64 @@ def interpolation_images(wildcards):
 def plane_images(wildcards):
     bn = _bn_images(wildcards, LANDSCAPE["bn_examples"])
     return (LANDSCAPE["plane"]["resolution"] ** 2 + 3) * (_test_size(wildcards) + LANDSCAPE["train_examples"] + bn)
+
+
+# --- SLURM groups ----------------------------------------------------------------------------------
+# On a cluster the small analysis jobs of a model run together as few SLURM jobs (profiles/slurm).
+# A group job asks for the SUM of its jobs' runtimes (they run one after another), so the jobs are
+# packed, in dependency order (tables before the figures that read them: no group waits on a
+# later one), into consecutive groups of at most the profile's `group_runtime_max` minutes
+# (`resources:`, a per-submission limit; none locally: one group per model). Groups are ignored
+# when Snakemake runs the jobs itself.
+ANALYSIS_MINUTES = {"digits": 5, "cifar10": 30}  # generous wall minutes of one analysis job
+_max = workflow.global_resources.get("group_runtime_max")
+GROUP_RUNTIME_MAX = int(_max.value) if _max is not None and _max.value is not None else None
+
+
+def analysis_runtime(wildcards, attempt):
+    """Wall minutes of one analysis or figure job (the same on a retry: the groups stay within the
+    limit; a retry is for memory, which doubles)."""
+    return ANALYSIS_MINUTES[wildcards.dataset]
+
+
+class GroupPacker:
+    """Hands out group indices as the analysis rules are defined (rules/*.smk are included in
+    dependency order: tables, then the figures that read them): consecutive rules share a group
+    until it would exceed `limit` minutes (a rule bigger than the limit gets a group of its own)."""
+
+    def __init__(self, minutes, limit):
+        self.minutes, self.limit, self.index, self.load = minutes, limit, 0, 0
+
+    def add(self, jobs=1):
+        need = jobs * self.minutes
+        if self.limit is not None and self.load and self.load + need > self.limit:
+            self.index, self.load = self.index + 1, 0
+        self.load += need
+        return self.index
+
+
+ANALYSIS_GROUPS = GroupPacker(ANALYSIS_MINUTES[DATASET], GROUP_RUNTIME_MAX)
+
+
+def analysis_group(jobs=1):
+    """The SLURM group of the analysis rule being defined (with `jobs` jobs per model):
+    analysis_{dataset}_{model}_p<k>."""
+    return f"analysis_{{dataset}}_{{model}}_p{ANALYSIS_GROUPS.add(jobs)}"
+
+
+def evaluation_group():
+    """evaluation_{dataset}_{model}_{seed}: a run's two evaluation jobs as one GPU submission, when
+    both together fit group_runtime_max for every model, also on a retry (their runtimes double);
+    else no group (two submissions per run)."""
+    if GROUP_RUNTIME_MAX is not None:
+        for model in MODELS:
+            w = SimpleNamespace(dataset=DATASET, model=model, seed=str(get_cka_trajectory_seed()))
+            minutes = get_eval_runtime("evaluate_checkpoints", checkpoint_images)(w, 2)
+            if SOLUTION_OUTPUTS:
+                minutes += get_eval_runtime("evaluate_solution", solution_images)(w, 2)
+            if minutes > GROUP_RUNTIME_MAX:
+                return None
+    return "evaluation_{dataset}_{model}_{seed}"
 
 
 # --- the targets ----------------------------------------------------------------------------

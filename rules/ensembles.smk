@@ -7,10 +7,13 @@ rule ensemble_metrics:
         "logs/ensemble_metrics/{dataset}/{model}.log",
     benchmark:
         "benchmarks/ensemble_metrics/{dataset}/{model}.tsv"
+    group:
+        analysis_group()
     conda:
         "../envs/analysis.yaml"
     threads: 1
     resources:
+        runtime=analysis_runtime,
         mem_mb=analysis_mem_mb(4000),
     params:
         code=script_code("ensemble_metrics.py"),
@@ -32,10 +35,13 @@ rule ensemble_by_epoch:
         "logs/ensemble_by_epoch/{dataset}/{model}.log",
     benchmark:
         "benchmarks/ensemble_by_epoch/{dataset}/{model}.tsv"
+    group:
+        analysis_group()
     conda:
         "../envs/analysis.yaml"
     threads: 1
     resources:
+        runtime=analysis_runtime,
         mem_mb=analysis_mem_mb(4000),
     params:
         code=script_code("ensemble_by_epoch.py"),

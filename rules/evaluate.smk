@@ -14,12 +14,14 @@ rule evaluate_checkpoints:
         "logs/evaluate_checkpoints/{dataset}/{model}/seed{seed}.log",
     benchmark:
         "benchmarks/evaluate_checkpoints/{dataset}/{model}/seed{seed}.tsv"
+    group:
+        evaluation_group()
     conda:
         get_tensorflow_env
     threads: get_train_threads
     resources:
         mem_mb=get_train_mem_mb,
-        runtime=get_eval_runtime(checkpoint_images),
+        runtime=get_eval_runtime("evaluate_checkpoints", checkpoint_images),
     params:
         code=script_code("evaluate_checkpoints.py"),
         device=get_tensorflow_device,
@@ -45,12 +47,14 @@ if SOLUTION_OUTPUTS:
             "logs/evaluate_solution/{dataset}/{model}/seed{seed}.log",
         benchmark:
             "benchmarks/evaluate_solution/{dataset}/{model}/seed{seed}.tsv"
+        group:
+            evaluation_group()
         conda:
             get_tensorflow_env
         threads: get_train_threads
         resources:
             mem_mb=get_train_mem_mb,
-            runtime=get_eval_runtime(solution_images),
+            runtime=get_eval_runtime("evaluate_solution", solution_images),
         params:
             code=script_code("evaluate_solution.py"),
             device=get_tensorflow_device,

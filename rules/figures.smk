@@ -92,10 +92,13 @@ for name, fig in FIGURES.items():
             figure_log(name, "logs"),
         benchmark:
             figure_log(name, "benchmarks")
+        group:
+            analysis_group(len(PLANES) if fig.wildcard == "plane" else 1)
         conda:
             "../envs/analysis.yaml"
         threads: 1
         resources:
+            runtime=analysis_runtime,
             mem_mb=analysis_mem_mb(2000),
         params:
             **fig.params,

@@ -10,10 +10,13 @@ rule findings:
         "logs/findings/{dataset}/{model}.log",
     benchmark:
         "benchmarks/findings/{dataset}/{model}.tsv"
+    group:
+        analysis_group()
     conda:
         "../envs/analysis.yaml"
     threads: 1
     resources:
+        runtime=analysis_runtime,
         mem_mb=analysis_mem_mb(6000),
     params:
         code=script_code("findings.py"),

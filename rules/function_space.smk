@@ -7,10 +7,13 @@ rule confusion:
         "logs/confusion/{dataset}/{model}.log",
     benchmark:
         "benchmarks/confusion/{dataset}/{model}.tsv"
+    group:
+        analysis_group()
     conda:
         "../envs/analysis.yaml"
     threads: 1
     resources:
+        runtime=analysis_runtime,
         mem_mb=analysis_mem_mb(2000),
     params:
         code=script_code("confusion.py"),
@@ -28,10 +31,13 @@ rule hard_examples:
         "logs/hard_examples/{dataset}/{model}.log",
     benchmark:
         "benchmarks/hard_examples/{dataset}/{model}.tsv"
+    group:
+        analysis_group()
     conda:
         "../envs/analysis.yaml"
     threads: 1
     resources:
+        runtime=analysis_runtime,
         mem_mb=analysis_mem_mb(2000),
     params:
         code=script_code("hard_examples.py"),
@@ -49,10 +55,13 @@ rule misclassified_overlap:
         "logs/misclassified_overlap/{dataset}/{model}.log",
     benchmark:
         "benchmarks/misclassified_overlap/{dataset}/{model}.tsv"
+    group:
+        analysis_group()
     conda:
         "../envs/analysis.yaml"
     threads: 1
     resources:
+        runtime=analysis_runtime,
         mem_mb=analysis_mem_mb(4000),
     params:
         code=script_code("misclassified_overlap.py"),
@@ -70,10 +79,13 @@ rule function_space_tsne:
         "logs/function_space_tsne/{dataset}/{model}.log",
     benchmark:
         "benchmarks/function_space_tsne/{dataset}/{model}.tsv"
+    group:
+        analysis_group()
     conda:
         "../envs/analysis.yaml"
     threads: 1
     resources:
+        runtime=analysis_runtime,
         mem_mb=analysis_mem_mb(4000),
     params:
         code=script_code("function_space_tsne.py"),
@@ -97,10 +109,13 @@ rule diversity_accuracy:
         "logs/diversity_accuracy/{dataset}/{model}.log",
     benchmark:
         "benchmarks/diversity_accuracy/{dataset}/{model}.tsv"
+    group:
+        analysis_group()
     conda:
         "../envs/analysis.yaml"
     threads: 1
     resources:
+        runtime=analysis_runtime,
         mem_mb=analysis_mem_mb(2000),
     params:
         code=script_code("diversity_accuracy.py"),

@@ -16,7 +16,7 @@ rule landscape_interpolation:
     threads: get_train_threads
     resources:
         mem_mb=get_train_mem_mb,
-        runtime=get_eval_runtime(interpolation_images),
+        runtime=get_eval_runtime("landscape_interpolation", interpolation_images),
     params:
         code=script_code("landscape.py"),
         device=get_tensorflow_device,
@@ -47,7 +47,7 @@ rule landscape_plane:
     threads: get_train_threads
     resources:
         mem_mb=get_train_mem_mb,
-        runtime=get_eval_runtime(plane_images),
+        runtime=get_eval_runtime("landscape_plane", plane_images),
     params:
         code=script_code("landscape.py"),
         device=get_tensorflow_device,
@@ -72,10 +72,13 @@ rule interpolation_barriers:
         "logs/interpolation_barriers/{dataset}/{model}.log",
     benchmark:
         "benchmarks/interpolation_barriers/{dataset}/{model}.tsv"
+    group:
+        analysis_group()
     conda:
         "../envs/analysis.yaml"
     threads: 1
     resources:
+        runtime=analysis_runtime,
         mem_mb=analysis_mem_mb(1000),
     params:
         code=script_code("interpolation_barriers.py"),

@@ -11,10 +11,13 @@ rule cka_seeds:
         "logs/cka_seeds/{dataset}/{model}.log",
     benchmark:
         "benchmarks/cka_seeds/{dataset}/{model}.tsv"
+    group:
+        analysis_group()
     conda:
         "../envs/analysis.yaml"
     threads: 1
     resources:
+        runtime=analysis_runtime,
         mem_mb=analysis_mem_mb(2000),
     params:
         code=script_code("cka_seeds.py"),
@@ -34,10 +37,13 @@ rule cka_trajectory:
         "logs/cka_trajectory/{dataset}/{model}.log",
     benchmark:
         "benchmarks/cka_trajectory/{dataset}/{model}.tsv"
+    group:
+        analysis_group()
     conda:
         "../envs/analysis.yaml"
     threads: 1
     resources:
+        runtime=analysis_runtime,
         mem_mb=analysis_mem_mb(2000),
     params:
         code=script_code("cka_trajectory.py"),

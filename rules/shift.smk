@@ -39,10 +39,13 @@ rule shift_metrics:
         "logs/shift_metrics/{dataset}/{model}.log",
     benchmark:
         "benchmarks/shift_metrics/{dataset}/{model}.tsv"
+    group:
+        analysis_group()
     conda:
         "../envs/analysis.yaml"
     threads: 1
     resources:
+        runtime=analysis_runtime,
         mem_mb=analysis_mem_mb(4000),
     params:
         code=script_code("shift_metrics.py"),

@@ -7,10 +7,13 @@ rule weight_cosine:
         "logs/weight_cosine/{dataset}/{model}.log",
     benchmark:
         "benchmarks/weight_cosine/{dataset}/{model}.tsv"
+    group:
+        analysis_group()
     conda:
         "../envs/analysis.yaml"
     threads: 1
     resources:
+        runtime=analysis_runtime,
         mem_mb=analysis_mem_mb(4000),
     params:
         code=script_code("weight_cosine.py"),
@@ -31,10 +34,13 @@ rule prediction_disagreement:
         "logs/prediction_disagreement/{dataset}/{model}.log",
     benchmark:
         "benchmarks/prediction_disagreement/{dataset}/{model}.tsv"
+    group:
+        analysis_group()
     conda:
         "../envs/analysis.yaml"
     threads: 1
     resources:
+        runtime=analysis_runtime,
         mem_mb=analysis_mem_mb(4000),
     params:
         code=script_code("prediction_disagreement.py"),
@@ -53,10 +59,13 @@ rule checkpoint_metrics:
         "logs/checkpoint_metrics/{dataset}/{model}.log",
     benchmark:
         "benchmarks/checkpoint_metrics/{dataset}/{model}.tsv"
+    group:
+        analysis_group()
     conda:
         "../envs/analysis.yaml"
     threads: 1
     resources:
+        runtime=analysis_runtime,
         mem_mb=analysis_mem_mb(2000),
     params:
         code=script_code("checkpoint_metrics.py"),

@@ -10,10 +10,13 @@ rule subspace_tsne:
         "logs/subspace_tsne/{dataset}/{model}.log",
     benchmark:
         "benchmarks/subspace_tsne/{dataset}/{model}.tsv"
+    group:
+        analysis_group()
     conda:
         "../envs/analysis.yaml"
     threads: 1
     resources:
+        runtime=analysis_runtime,
         mem_mb=analysis_mem_mb(4000),
     params:
         code=script_code("subspace_tsne.py"),
@@ -37,10 +40,13 @@ rule subspace_diversity_points:
         "logs/subspace_diversity_points/{dataset}/{model}.log",
     benchmark:
         "benchmarks/subspace_diversity_points/{dataset}/{model}.tsv"
+    group:
+        analysis_group()
     conda:
         "../envs/analysis.yaml"
     threads: 1
     resources:
+        runtime=analysis_runtime,
         mem_mb=analysis_mem_mb(2000),
     params:
         code=script_code("subspace_diversity_points.py"),
@@ -60,10 +66,13 @@ rule section5_ensembles:
         "logs/section5_ensembles/{dataset}/{model}.log",
     benchmark:
         "benchmarks/section5_ensembles/{dataset}/{model}.tsv"
+    group:
+        analysis_group()
     conda:
         "../envs/analysis.yaml"
     threads: 1
     resources:
+        runtime=analysis_runtime,
         mem_mb=analysis_mem_mb(4000),
     params:
         code=script_code("section5_ensembles.py"),

@@ -52,7 +52,7 @@ TARGET_RULES = {"all"}
 # Values the CI overlay may change (site values); everything else must equal profiles/slurm.
 SITE_SET_RESOURCES = {"gpu", "slurm_partition"}
 SITE_DEFAULT_RESOURCES = {"slurm_account", "slurm_partition", "mem_mb", "runtime"}
-SITE_RESOURCES = {"mem_mb"}
+SITE_RESOURCES = {"mem_mb", "group_runtime_max"}
 OVERLAY_KEYS = {"jobs", "latency-wait", "default-resources", "resources", "set-resources"}
 # squeue reasons that never clear on their own: fail after HOPELESS_AFTER s
 HOPELESS_AFTER, BUSY_AFTER = 60, 180
@@ -127,19 +127,25 @@ def test_ci_overlay_changes_only_site_values():
                 assert ci[section][key] == value, (section, key)
 
 
-def test_every_rule_is_a_gpu_job_or_in_its_models_analysis_group():
+def test_every_rule_is_a_gpu_job_or_in_its_models_analysis_groups():
     base = load(BASE_PROFILE)
     assert set(base["set-resources"]) == gpu_rules(), \
         "profiles/slurm set-resources must list exactly the TensorFlow rules (conda: get_tensorflow_env)"
-    groups = base["groups"]
-    missing = analysis_rules() - set(groups)
-    assert not missing, f"add these analysis rules to `groups:` of profiles/slurm: {sorted(missing)}"
-    assert set(groups) == analysis_rules(), f"not analysis rules: {sorted(set(groups) - analysis_rules())}"
-    names = set(groups.values())
-    assert len(names) == 1, names
-    (name,) = names
-    assert "{model}" in name and "{dataset}" in name, "one group (= one SLURM job) per dataset and model"
-    assert base["group-components"][name] >= 20
+    # the analysis rules carry their group in the workflow (packed under group_runtime_max); a
+    # profile `groups:` entry would override it
+    assert "groups" not in base
+    rules = workflow_rules()
+    figures = (ROOT / "rules" / "figures.smk").read_text()
+    for rule in analysis_rules():
+        source = rules[rule] or (figures if rule.startswith("plot_") else "")
+        assert "analysis_group(" in source, f"rule {rule} has no `group: analysis_group()`"
+        assert "runtime=analysis_runtime" in source, f"rule {rule} has no `runtime=analysis_runtime`"
+    for rule in ("evaluate_checkpoints", "evaluate_solution"):
+        assert "evaluation_group()" in rules[rule], rule
+    components = base["group-components"]
+    assert components["evaluation_{dataset}_{model}_{seed}"] == 2
+    assert all(components[f"analysis_{{dataset}}_{{model}}_p{k}"] >= 20 for k in range(10))
+    assert base["resources"]["group_runtime_max"] > 0
 
 
 def test_memory_ceiling_fits_the_largest_training_request_after_retries():
@@ -167,15 +173,27 @@ def test_memory_ceiling_fits_the_largest_training_request_after_retries():
         namespace["get_train_mem_mb"](SimpleNamespace(dataset="digits", model=m), attempts) for m in tiny["models"])
 
 
+def planned_groups(dry_run_output: str) -> dict[str, list[int]]:
+    """{group job: the runtimes (minutes) of its jobs} of a dry run's group jobs."""
+    groups = {}
+    for part in re.split(r"(?=\[[^\]]*\] Group job )", dry_run_output)[1:]:
+        name = re.match(r"\[[^\]]*\] Group job (\S+) ", part).group(1)
+        # the group's jobs are listed indented (their resources at 8 spaces); jobs outside it follow at 4
+        groups[name] = [int(m) for m in re.findall(r"^ {8}resources: [^\n]*\bruntime=(\d+)", part, re.M)]
+    return groups
+
+
 def test_dry_run_with_the_real_profile_plans_one_analysis_job_per_model(tmp_path):
+    """With the real profile's limit (720 minutes) the digits analyses of a model fit one group;
+    each run's two evaluation jobs are one GPU submission."""
     config = write_config(tmp_path, {"models": ["small_cnn", "medium_cnn"], "train": {"intra_op_threads": 2}})
     jobs, out = planned_jobs(tmp_path, config, "--profile", str(BASE_PROFILE), with_output=True)
     assert jobs["train"] == 4
-    group_jobs = re.findall(r"Group job (\S+) ", out)
-    assert sorted(group_jobs) == ["analysis_digits_medium_cnn", "analysis_digits_small_cnn"], group_jobs
-    train_resources = re.findall(r"rule train:.*?resources: ([^\n]*)", out, re.S)
-    assert train_resources and all("gpu=1" in r and "cpus_per_task=2" in r and "slurm_partition=gpu" in r
-                                   for r in train_resources), train_resources
+    groups = planned_groups(out)
+    assert sorted(groups) == ["analysis_digits_medium_cnn_p0", "analysis_digits_small_cnn_p0"] + sorted(
+        f"evaluation_digits_{m}_{s}" for m in ("medium_cnn", "small_cnn") for s in (0, 1)), sorted(groups)
+    assert all(len(groups[f"evaluation_digits_{m}_{s}"]) == 2 for m in ("medium_cnn", "small_cnn") for s in (0, 1))
+    assert all(sum(runtimes) <= load(BASE_PROFILE)["resources"]["group_runtime_max"] for runtimes in groups.values())
 
 
 # ------------------------------------------------------------------- end to end ----
@@ -322,11 +340,6 @@ def run_workflow(workdir: Path, config: Path, *args, label: str, timeout=900):
     return proc.returncode, log.read_text(), jobs
 
 
-def ci_runtime(attempt: int) -> int:
-    """Minutes per analysis job in the CI profile (an expression of `attempt`)."""
-    return int(eval(str(load(CI_PROFILE)["default-resources"]["runtime"]), {"attempt": attempt}))
-
-
 def minutes(limit: str) -> int:
     """sacct's Timelimit ([D-]HH:MM:SS) in minutes."""
     days, _, hms = limit.rpartition("-")
@@ -349,39 +362,43 @@ def slurm_run(cluster, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("slurm")
     # no subspace sampling, landscape, shift or CKA: their TensorFlow jobs get the same
     # set-resources as train/evaluate_checkpoints (checked statically above) and would add minutes
-    config = write_config(workdir, {"subspace": {"methods": []}, "landscape": {"enabled": False},
+    # (the weight average only: the run's evaluation group then holds both evaluation jobs)
+    config = write_config(workdir, {"subspace": {"methods": ["averaging"]}, "landscape": {"enabled": False},
                                     "shift": {"corruptions": []}, "cka": {"enabled": False}})
     t0 = time.monotonic()
-    planned = planned_jobs(workdir, config, *PROFILE_ARGS)
+    planned, dry = planned_jobs(workdir, config, *PROFILE_ARGS, with_output=True)
     TIMINGS["dry run"] = time.monotonic() - t0
     rc, out, jobs = run_workflow(workdir, config, label="workflow")
     assert rc == 0, f"snakemake failed ({rc}):\n{out[-6000:]}"
-    return SimpleNamespace(workdir=workdir, config=config, planned=planned, jobs=jobs, out=out,
-                           tiny=yaml.safe_load(config.read_text()))
+    return SimpleNamespace(workdir=workdir, config=config, planned=planned, groups=planned_groups(dry), jobs=jobs,
+                           out=out, tiny=yaml.safe_load(config.read_text()))
 
 
 def test_every_job_went_through_sbatch(slurm_run):
-    jobs, planned = slurm_run.jobs, slurm_run.planned
-    groups = load(BASE_PROFILE)["groups"]
-    models = slurm_run.tiny["models"]
+    jobs, planned, groups = slurm_run.jobs, slurm_run.planned, slurm_run.groups
+    cap = load(CI_PROFILE)["resources"]["group_runtime_max"]
     assert jobs, "no SLURM job was recorded by sacct"
     assert {rec["name"] for rec in jobs.values()} == {next(iter(jobs.values()))["name"]}, \
         "one snakemake run = one run uuid as the SLURM job name"
     assert all(rec["state"] == "COMPLETED" for rec in jobs.values()), jobs
     local = TARGET_RULES | UPSTREAM_RULES
-    single = {rule: n for rule, n in planned.items() if rule not in groups and rule not in local}
-    expected = sum(single.values()) + len(models)   # analysis: one grouped job per model
-    assert len(jobs) == expected, (planned, jobs)
-    for rule, n in single.items():
-        assert sum(rec["comment"].startswith(f"rule_{rule}_wildcards_") for rec in jobs.values()) == n, rule
-    for model in models:
-        group = job_of(jobs, f"rule_analysis_digits_{model}")
-        rec = jobs[group]
-        # sized for running its rules one after another (group_slot): 1 CPU, the sum of runtimes
-        n_grouped = sum(n for rule, n in planned.items() if rule in groups)
-        assert rec["cpus"] == "1", rec
-        assert minutes(rec["limit"]) == n_grouped * ci_runtime(attempt=1), (rec, n_grouped)
-    for seed in slurm_run.tiny["seeds"]:
+    in_groups = sum(len(runtimes) for runtimes in groups.values())
+    single = {rule: n for rule, n in planned.items() if rule not in local and rule != "train"}
+    assert sum(single.values()) == in_groups, (single, groups)   # every non-training job is in a group
+    assert len(jobs) == planned["train"] + len(groups), (planned, groups, jobs)
+    seeds, models = slurm_run.tiny["seeds"], slurm_run.tiny["models"]
+    assert sorted(g for g in groups if g.startswith("evaluation_")) == \
+        sorted(f"evaluation_digits_{m}_{s}" for m in models for s in seeds)
+    analysis = [g for g in groups if g.startswith("analysis_")]
+    assert len(analysis) >= 2 * len(models), f"the CI cap of {cap} min should split each model's analyses"
+    for name, runtimes in groups.items():
+        rec = jobs[job_of(jobs, f"rule_{name}")]
+        # sized for running its rules one after another (group_slot): the sum of their runtimes,
+        # never more than the partition's cap
+        assert minutes(rec["limit"]) == sum(runtimes) <= cap, (name, rec, runtimes)
+        if name.startswith("analysis_"):
+            assert rec["cpus"] == "1", rec
+    for seed in seeds:
         rec = jobs[job_of(jobs, f"rule_train_wildcards_digits_small_cnn_{seed}")]
         assert rec["cpus"] == str(slurm_run.tiny.get("train", {}).get("intra_op_threads", 1)), rec
 
@@ -392,18 +409,18 @@ def test_job_logs_record_the_slurm_job_ids(slurm_run):
     logs = workdir / "logs"
     for seed in slurm_run.tiny["seeds"]:
         train = job_of(jobs, f"rule_train_wildcards_digits_small_cnn_{seed}")
-        evaluate = job_of(jobs, f"rule_evaluate_checkpoints_wildcards_digits_small_cnn_{seed}")
+        evaluate = job_of(jobs, f"rule_evaluation_digits_small_cnn_{seed}")
         assert read_log_record(logs / f"train/digits/small_cnn/seed{seed}.log")["slurm_job_id"] == train
         assert read_log_record(logs / f"evaluate_checkpoints/digits/small_cnn/seed{seed}.log")["slurm_job_id"] \
             == evaluate
         with h5py.File(workdir / f"results/digits/small_cnn/seed{seed}/checkpoints/epoch001.weights.h5") as f:
             assert "slurm_job_id" not in json.loads(f.attrs["deepens.provenance"])
-    group = job_of(jobs, "rule_analysis_digits_small_cnn")
+    analysis = {job_of(jobs, f"rule_{g}") for g in slurm_run.groups if g.startswith("analysis_")}
     table_logs = sorted(p for p in logs.glob("*/digits/small_cnn.log")
                         if (workdir / "results/digits/small_cnn/tables" / f"{p.parent.parent.name}.parquet").exists())
-    assert len(table_logs) >= 10
+    assert len(table_logs) >= 8
     ids = {p.parent.parent.name: read_log_record(p)["slurm_job_id"] for p in table_logs}
-    assert set(ids.values()) == {group}, ids   # every table from the one grouped SLURM job
+    assert set(ids.values()) <= analysis and len(set(ids.values())) >= 2, ids   # tables from the grouped jobs
 
 
 def planned_outputs(dry_run_output: str) -> dict[str, list[str]]:
@@ -424,8 +441,7 @@ def test_failing_job_is_reported_and_recovers(slurm_run):
     # or params changed since the first run (e.g. while editing the workflow)
     args = ["--forcerun", "checkpoint_metrics", "--rerun-triggers", "mtime"]
     planned, dry = planned_jobs(workdir, config, *PROFILE_ARGS, *args, with_output=True)
-    groups = load(BASE_PROFILE)["groups"]
-    assert "checkpoint_metrics" in planned and set(planned) - TARGET_RULES <= set(groups), planned
+    assert "checkpoint_metrics" in planned and set(planned) - TARGET_RULES <= analysis_rules(), planned
     forced = {workdir / p for rule, paths in planned_outputs(dry).items() if rule not in TARGET_RULES for p in paths}
     assert metrics in forced, forced
     others = {p: sha256(p) for p in sorted((workdir / "results").rglob("*"))
@@ -443,11 +459,14 @@ def test_failing_job_is_reported_and_recovers(slurm_run):
     assert rc != 0, out[-4000:]
     retries = load(BASE_PROFILE)["retries"]
     assert len(jobs) == 1 + retries and all(rec["state"] == "FAILED" for rec in jobs.values()), jobs
-    assert all(rec["comment"].startswith("rule_analysis_digits_small_cnn") for rec in jobs.values()), jobs
-    # the retry asked SLURM for more time: the profile's runtime grows with the attempt
-    limits = [minutes(jobs[jid]["limit"]) for jid in sorted(jobs, key=int)]
-    n_forced = sum(n for rule, n in planned.items() if rule in groups)
-    assert limits == [n_forced * ci_runtime(attempt) for attempt in range(1, 2 + retries)], limits
+    assert all(rec["comment"].startswith("rule_analysis_digits_small_cnn_p") for rec in jobs.values()), jobs
+    # the retry asked SLURM for more memory (it doubles) and the same time (the groups stay under the cap)
+    ordered = [jobs[jid] for jid in sorted(jobs, key=int)]
+    runtimes = planned_groups(dry)
+    (group,) = [g for g in runtimes if g.startswith("analysis_")]
+    assert [minutes(rec["limit"]) for rec in ordered] == [sum(runtimes[group])] * (1 + retries), ordered
+    mem = [int(re.sub(r"\D", "", rec["mem"])) for rec in ordered]
+    assert all(b == 2 * a for a, b in zip(mem, mem[1:])), ordered
     rule_log = (workdir / "logs/checkpoint_metrics/digits/small_cnn.log").read_text()
     assert "seed0/predictions.parquet" in rule_log, rule_log[-3000:]
     assert "checkpoint_metrics" in out and "Error" in out

@@ -25,7 +25,7 @@ def rng(seed=0):
 # --- late checkpoints --------------------------------------------------------------------
 
 @pytest.mark.parametrize("epochs, fraction, expected", [
-    (40, 0.25, list(range(31, 41))),  # OFFICIAL: after-epoch checkpoints 31..40 (0-based e >= 30)
+    (40, 0.25, list(range(31, 41))),  # the authors: after-epoch checkpoints 31..40 (0-based e >= 30)
     (10, 0.3, [8, 9, 10]),            # 10 * 0.3 is 3.0000000000000004 in floating point, still 3
     (10, 0.25, [8, 9, 10]),           # ceil(2.5)
     (3, 0.1, [2, 3]),                 # at least two for a Gaussian

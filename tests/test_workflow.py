@@ -293,7 +293,7 @@ def test_cifar10_tarball_through_the_dag(tmp_path):
     ds = load_dataset(tmp_path / "results/cifar10/data.npz")
     assert ds.input_shape == (32, 32, 3) and ds.class_names[0] == "airplane"
     assert (len(ds.y_train), len(ds.y_val), len(ds.y_test)) == (10, 5, 3)
-    # validation = the last training images, as OFFICIAL
+    # validation = the last training images, as the authors
     np.testing.assert_array_equal(ds.y_val, np.concatenate([release["labels"][f"data_batch_{i}"] for i in (4, 5)])[-5:])
     cos = io.read_table(tmp_path / "results/cifar10/small_cnn/tables/weight_cosine.parquet")
     assert cos.num_rows == (2 * 2) ** 2

@@ -1,4 +1,4 @@
-"""Where the models err (METHODS.md, Function space; the seed report's "intrinsically hard examples").
+"""Where the models err (docs/methods.md, Function space; the seed report's "intrinsically hard examples").
 
 Confusion matrices of every checkpoint, the test examples the final solutions misclassify, and the
 overlap (Jaccard) of the misclassified sets of all pairs of checkpoints. Runs are read one at a

@@ -1,4 +1,4 @@
-"""Function space (METHODS.md): t-SNE of prediction trajectories and the diversity-accuracy plane.
+"""Function space (docs/methods.md): t-SNE of prediction trajectories and the diversity-accuracy plane.
 
 Runs are read one at a time (test split); only what each table needs is kept in memory:
 a fixed subset of test points for the t-SNE, the reference run plus the other runs'
@@ -124,9 +124,9 @@ def diversity_points_table(prediction_paths, seeds, reference_seed) -> pa.Table:
 
 
 def limit_curves(reference_accuracy, num_classes, points=101, start=0.0) -> pa.Table:
-    """The plane's two analytic limits (METHODS.md, as in OFFICIAL), each divided by (1 - a).
+    """The plane's two analytic limits (docs/methods.md, as in the authors' code), each divided by (1 - a).
 
-    Both curves equal 1 at chance accuracy a = 1/C and swap order below it (OFFICIAL draws
+    Both curves equal 1 at chance accuracy a = 1/C and swap order below it (the authors draw
     them from 0.1 = 1/C upwards); `start` allows the same. The correlated curve needs a
     reference better than chance (a_r > 1/C); otherwise it is NaN. Values at a = 1 are NaN.
     """

@@ -1,4 +1,4 @@
-"""The loss landscape between solutions (METHODS.md), the numpy side: paths, planes, barriers.
+"""The loss landscape between solutions (docs/methods.md), the numpy side: paths, planes, barriers.
 
 - Linear interpolation: theta(t) = (1 - t) theta_a + t theta_b at `points` values of t evenly
   spaced in [0, 1], endpoints included, so t = 0 and t = 1 ARE the two checkpoints.

@@ -1,4 +1,4 @@
-"""Subspace sampling around one solution (METHODS.md, "Subspaces around one solution"): numpy only.
+"""Subspace sampling around one solution (docs/methods.md, Subspace sampling): numpy only.
 
 Pure functions of flat parameter vectors and an np.random.Generator; the TensorFlow side
 (deepens.nets.subspace_sampling) reads checkpoints, swaps samples into a model and predicts.

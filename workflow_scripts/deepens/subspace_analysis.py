@@ -1,4 +1,4 @@
-"""Subspace samples around each solution (METHODS.md, Subspaces and Ensembles): their place in
+"""Subspace samples around each solution (docs/methods.md, Subspace sampling and Ensembles): their place in
 function space (joint t-SNE with the trajectories, diversity-accuracy plane) and the paper's
 Section-5 ensembles.
 
