@@ -32,7 +32,7 @@ def script_code(name):
 
 
 def figure_code(name):
-    """The code digest of a figure rule: plot.py and the figure's own module deepens.figures.<name>
+    """The code digest of the plot_<name> rules: plot.py and the figure's own module deepens.figures.<name>
     (which plot.py imports by name), with their import closures."""
     return _code_digest(SCRIPTS_DIR / "plot.py", modules=(f"deepens.figures.{name}",))
 
@@ -527,7 +527,7 @@ ANALYSIS_GROUPS = GroupPacker(ANALYSIS_MINUTES[DATASET], GROUP_RUNTIME_MAX)
 
 
 def analysis_group(jobs=1):
-    """The SLURM group of the analysis rule being defined (with `jobs` jobs per model):
+    """The SLURM group of the analysis rule being defined, which has `jobs` jobs per model --
     analysis_{dataset}_{model}_p<k>."""
     return f"analysis_{{dataset}}_{{model}}_p{ANALYSIS_GROUPS.add(jobs)}"
 
