@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from deepens.code import code_digest, import_closure
@@ -99,6 +100,16 @@ def params_changed(workdir, config, rules_of, snakefile) -> set[str]:
     return {rules_of[line.strip()] for line in proc.stdout.splitlines() if line.strip() in rules_of}
 
 
+def scratch_repo(tmp_path) -> Path:
+    """A copy of the workflow (what Snakemake reads) to edit."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for part in ("Snakefile", "config.yaml", "config.schema.yaml", "rules", "workflow_scripts", "profiles"):
+        src = ROOT / part
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / part)
+    return repo
+
+
 def test_every_rule_digests_its_own_script():
     scripts = rule_scripts()
     assert len(scripts) >= 20
@@ -117,11 +128,7 @@ def test_editing_a_module_reruns_exactly_the_rules_that_import_it(tiny_run, tmp_
     whose script's import closure holds the module must be named (what reads their outputs then
     reruns as well, for its updated input)."""
     workdir, config = tiny_run
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    for part in ("Snakefile", "config.yaml", "config.schema.yaml", "rules", "workflow_scripts", "profiles"):
-        src = ROOT / part
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / part)
+    repo = scratch_repo(tmp_path)
     scripts = rule_scripts()
     made = set(output_rules(workdir, config).values())
     closures = {rule: set(import_closure(SCRIPTS / script)) for rule, script in scripts.items() if rule in made}
@@ -152,11 +159,7 @@ def test_editing_a_module_reruns_exactly_the_rules_that_import_it(tiny_run, tmp_
 def test_a_rule_script_edit_reruns_that_rule_only(tiny_run, tmp_path):
     """Scripts are code too: Snakemake's own code trigger covers a rule's script file."""
     workdir, config = tiny_run
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    for part in ("Snakefile", "config.yaml", "config.schema.yaml", "rules", "workflow_scripts", "profiles"):
-        src = ROOT / part
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / part)
+    repo = scratch_repo(tmp_path)
     script = repo / "workflow_scripts" / "hard_examples.py"
     script.write_text(script.read_text() + textwrap.dedent("""
         # an edit

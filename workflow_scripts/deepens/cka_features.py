@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 
 from .cka import check_n, n_pair_features
-from .io import PROVENANCE_KEY, ArtifactError, atomic_path
+from .io import PROVENANCE_KEY, ArtifactError, Closing, atomic_path
 
 FORMAT = "deepens.cka_features/1"
 _PROV_ATTR = PROVENANCE_KEY.decode()
@@ -137,7 +137,7 @@ def write_features(path, features: dict, epochs, layers, batch_size, n_examples,
                 w.put(layer, e, row)
 
 
-class FeatureFile:
+class FeatureFile(Closing):
     """An open feature file: metadata, layer datasets and epoch rows, with clear errors."""
 
     def __init__(self, path):
@@ -171,12 +171,6 @@ class FeatureFile:
         except BaseException:
             self.close()
             raise
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def close(self):
         if getattr(self, "_file", None) is not None:

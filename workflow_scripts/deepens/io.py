@@ -22,6 +22,16 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+class Closing:
+    """`with X(...) as x:` closes x at the end of the block (x.close())."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 class ArtifactError(ValueError):
     """A file the workflow made or was given is missing, truncated or malformed."""
 

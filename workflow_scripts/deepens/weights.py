@@ -7,7 +7,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .io import ArtifactError
+from .io import ArtifactError, Closing
 
 # The training job adds attributes to every checkpoint (layers/<layer>/vars/<i> in Keras's
 # layout): a manifest naming each variable (path such as "conv1/kernel", whether trainable,
@@ -51,7 +51,7 @@ def select_variables(manifest: list[dict], parameters: str) -> list[dict]:
     return chosen
 
 
-class CheckpointSet:
+class CheckpointSet(Closing):
     """Open h5 checkpoints of one architecture, read variable slices across all of them."""
 
     def __init__(self, paths, parameters="all"):
@@ -72,12 +72,6 @@ class CheckpointSet:
         except ArtifactError:
             self.close()
             raise
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def close(self):
         for f in self._files:
