@@ -926,6 +926,24 @@ def job_counts(tree, *args):
             "by_rule": jobs}
 
 
+def job_seconds(tree, tf_rules):
+    """Wall seconds of every job of a finished run, summed per rule, from the rules' `benchmark:` files
+    (benchmarks/<rule>/...tsv, column s): where the run's time went (on 2 cores, wall ~ sum / 2 when
+    jobs fill both cores)."""
+    by_rule = {}
+    for path in (Path(tree) / "benchmarks").glob("*/**/*.tsv"):
+        try:
+            rows = path.read_text().splitlines()
+            s = float(rows[1].split("\t")[0])
+        except (OSError, IndexError, ValueError):
+            continue
+        rule = path.relative_to(Path(tree) / "benchmarks").parts[0]
+        by_rule[rule] = by_rule.get(rule, 0.0) + s
+    total = sum(by_rule.values())
+    return {"job_s_total": total, "tensorflow_job_s": sum(v for k, v in by_rule.items() if k in tf_rules),
+            "job_s_by_rule": dict(sorted(((k, round(v, 2)) for k, v in by_rule.items()), key=lambda kv: -kv[1]))}
+
+
 def timed_snakemake(tree, *args, cores=2):
     with LoadMeter() as meter:
         proc = subprocess.run([str(SNAKEMAKE), "--cores", str(cores), *args], cwd=tree, capture_output=True, text=True)
@@ -949,6 +967,7 @@ def make_run(baseline, rounds=1):
             for name in (("baseline", "head") if rnd % 2 == 0 else ("head", "baseline")):
                 tree = tree_copy(refs[name], Path(tmp) / f"{name}{rnd}")
                 run = timed_snakemake(tree)
+                run.update(job_seconds(tree, out[name]["tensorflow_by_rule"]))
                 if name == "head" and "noop" not in out["head"]:
                     out["head"]["noop"] = timed_snakemake(tree)
                 out[name]["runs"].append(run)
@@ -1343,6 +1362,14 @@ def summary(res):
                          f"{v['tensorflow_jobs']} ({', '.join(f'{k} {n}' for k, n in v['tensorflow_by_rule'].items())}) | "
                          f"{', '.join(str(r(x['wall_s'], 1)) for x in v['runs'])} | "
                          f"{', '.join(str(r(x['other_processes_cores'], 2)) for x in v['runs'])} |")
+        lines += ["", "Where the time went (last run of each; seconds of every job summed per rule, from the rules' "
+                      "benchmark files; on 2 cores the wall is about half the sum):", ""]
+        for name, v in (("baseline", b), ("now", h)):
+            run = v["runs"][-1]
+            if "job_s_total" in run:
+                top = ", ".join(f"{k} {r(x, 1)}" for k, x in list(run["job_s_by_rule"].items())[:8])
+                lines.append(f"- {name}: {r(run['job_s_total'], 1)} job-s, of which TensorFlow jobs "
+                             f"{r(run['tensorflow_job_s'], 1)}; largest: {top}")
         lines += ["", f"now / baseline: **{r(mr['ratio_head_over_baseline'], 3)}x** (target <= {mr['target_ratio_max']}: "
                       f"{ok}); no-op rerun of now {r(h['noop']['wall_s'], 1)} s ({r(mr['noop_over_cold'], 3)}x its cold run)"
                       + (" -- the machine was busy: compare the ratio, not the seconds" if max(
