@@ -35,8 +35,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS) tests
 
-# `make bench`: quick sizes (a few minutes on 2 cores), results in benchmarks/bench/
-# (ensembles.json, pipeline.json/.tsv/.md; docs/benchmarks.md). Larger sizes:
+# `make bench`: quick sizes, results in benchmarks/bench/ (ensembles.json, pipeline.json/.tsv/.md;
+# docs/benchmarks.md). About 20 min on 2 quiet cores: items 1-4 ~5 min, C evaluation ~1 min,
+# D training stage ~5 min, B paper-preset job counts ~0.5 min, A make-run (cold `make run` of
+# the baseline revision and of the working tree, side by side) ~8 min. Without A:
+# make bench PIPELINE_BENCH_ARGS="--skip make-run". Larger sizes:
 # make bench BENCH_ARGS= PIPELINE_BENCH_ARGS=--full   (add --e2e for the snakemake timings)
 BENCH_ARGS ?= --small
 PIPELINE_BENCH_ARGS ?=

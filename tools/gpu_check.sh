@@ -11,7 +11,7 @@
 #    (tools/gpu_check.py compare; provenance records and the history's wall-clock `seconds`
 #    column are not compared); prints "bit-identical" or the first differences;
 # 3. prints the seconds per epoch of small_cnn, medium_cnn and resnet20v1 trained with the
-#    pipeline's own loop (deepens.training.train_run) on random CIFAR-shaped data (10,000
+#    pipeline's own loop (deepens.nets.training.train_run) on random CIFAR-shaped data (10,000
 #    images of 32x32x3 uint8, 10 classes, batch 128, 3 epochs), float32 and mixed precision.
 #
 # Exit status: 0 when the two runs are bit-identical, 1 when they differ, 2 without a GPU,
