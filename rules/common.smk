@@ -359,25 +359,25 @@ def get_interpolation_keys():
     return [list(k) for k in sorted({(p[1], p[2]) for p in pairs} | {(p[3], p[4]) for p in pairs})]
 
 
-def get_interpolation_checkpoints(wildcards):
-    """The checkpoints at both ends of every interpolation line, in (seed, epoch) order."""
-    return [checkpoint_paths(wildcards.dataset, wildcards.model, s)[e] for s, e in get_interpolation_keys()]
+def get_planes():
+    """{plane: its three points}, each [seed, epoch] or None for the origin of weight space."""
+    return {
+        name: [None if p is None else list(p) for p in (parse_point(x, EPOCHS[-1]) for x in spec)]
+        for name, spec in PLANES.items()
+    }
 
 
-def get_plane_points(wildcards):
-    """The plane's three points: [seed, epoch], or None for the origin of weight space."""
-    if wildcards.plane not in PLANES:
-        raise ValueError(f"unknown plane {wildcards.plane!r}; configured: {sorted(PLANES)}")
-    points = [parse_point(p, EPOCHS[-1]) for p in PLANES[wildcards.plane]]
-    return [None if p is None else list(p) for p in points]
+def get_landscape_keys():
+    """Every checkpoint the landscape job reads, as sorted [seed, epoch]: the interpolation lines'
+    ends and the planes' points."""
+    keys = {tuple(k) for k in get_interpolation_keys()}
+    keys |= {tuple(p) for points in get_planes().values() for p in points if p is not None}
+    return [list(k) for k in sorted(keys)]
 
 
-def get_plane_checkpoints(wildcards):
-    return [
-        checkpoint_paths(wildcards.dataset, wildcards.model, p[0])[p[1]]
-        for p in get_plane_points(wildcards)
-        if p is not None
-    ]
+def get_landscape_checkpoints(wildcards):
+    """The checkpoints of get_landscape_keys(), in that order."""
+    return [checkpoint_paths(wildcards.dataset, wildcards.model, s)[e] for s, e in get_landscape_keys()]
 
 
 # --- cluster requests ---------------------------------------------------------------------------
@@ -478,15 +478,14 @@ def solution_images(wildcards):
     return samples * per_sample + (shift_members * sets * _test_size(wildcards) if SHIFT_MEMBERS else 0)
 
 
-def interpolation_images(wildcards):
-    evaluated = _test_size(wildcards) + LANDSCAPE["train_examples"]
-    bn = _bn_images(wildcards, LANDSCAPE["bn_examples"])
-    return len(get_interpolation_pairs()) * LANDSCAPE["interpolation"]["points"] * (evaluated + bn)
-
-
-def plane_images(wildcards):
-    bn = _bn_images(wildcards, LANDSCAPE["bn_examples"])
-    return (LANDSCAPE["plane"]["resolution"] ** 2 + 3) * (_test_size(wildcards) + LANDSCAPE["train_examples"] + bn)
+def landscape_images(wildcards):
+    """Forward passes of the landscape job: every point of every interpolation line and of every
+    plane's grid (with its three anchors), on the test set and the training subset (with batch-norm
+    re-estimation)."""
+    per_point = _test_size(wildcards) + LANDSCAPE["train_examples"] + _bn_images(wildcards, LANDSCAPE["bn_examples"])
+    lines = len(get_interpolation_pairs()) * LANDSCAPE["interpolation"]["points"]
+    grids = len(PLANES) * (LANDSCAPE["plane"]["resolution"] ** 2 + 3)
+    return (lines + grids) * per_point
 
 
 # --- SLURM groups ----------------------------------------------------------------------------------

@@ -1,57 +1,31 @@
-# The loss landscape between solutions: straight lines and planes (TensorFlow evaluation jobs).
+# The loss landscape between solutions: one TensorFlow job per model evaluates every interpolation
+# line and every plane (one file each), then numpy tables and figures read them.
 
 
-rule landscape_interpolation:
+rule landscape:
     input:
         dataset=DATA,
-        checkpoints=get_interpolation_checkpoints,
+        checkpoints=get_landscape_checkpoints,
     output:
-        table=f"{TABLES}/interpolation.parquet",
+        interpolation=f"{TABLES}/interpolation.parquet",
+        planes=[f"{TABLES}/plane_{plane}.parquet" for plane in PLANES],
     log:
-        "logs/landscape_interpolation/{dataset}/{model}.log",
+        "logs/landscape/{dataset}/{model}.log",
     benchmark:
-        "benchmarks/landscape_interpolation/{dataset}/{model}.tsv"
+        "benchmarks/landscape/{dataset}/{model}.tsv"
     conda:
         get_tensorflow_env
     threads: get_train_threads
     resources:
         mem_mb=get_train_mem_mb,
-        runtime=get_eval_runtime("landscape_interpolation", interpolation_images),
+        runtime=get_eval_runtime("landscape", landscape_images),
     params:
         code=script_code("landscape.py"),
         device=get_tensorflow_device,
-        endpoints=get_interpolation_keys(),
+        checkpoints=get_landscape_keys(),
         pairs=get_interpolation_pairs(),
         points=LANDSCAPE["interpolation"]["points"],
-        train_examples=LANDSCAPE["train_examples"],
-        bn_examples=LANDSCAPE["bn_examples"],
-        batch_size=config["predict"]["batch_size"],
-        intra_op_threads=get_intra_op_threads,
-        inter_op_threads=get_inter_op_threads,
-    script:
-        f"{SCRIPTS}/landscape.py"
-
-
-rule landscape_plane:
-    input:
-        dataset=DATA,
-        checkpoints=get_plane_checkpoints,
-    output:
-        table=f"{TABLES}/plane_{{plane}}.parquet",
-    log:
-        "logs/landscape_plane/{dataset}/{model}/{plane}.log",
-    benchmark:
-        "benchmarks/landscape_plane/{dataset}/{model}/{plane}.tsv"
-    conda:
-        get_tensorflow_env
-    threads: get_train_threads
-    resources:
-        mem_mb=get_train_mem_mb,
-        runtime=get_eval_runtime("landscape_plane", plane_images),
-    params:
-        code=script_code("landscape.py"),
-        device=get_tensorflow_device,
-        points=get_plane_points,
+        planes=get_planes(),
         resolution=LANDSCAPE["plane"]["resolution"],
         margin=LANDSCAPE["plane"]["margin"],
         train_examples=LANDSCAPE["train_examples"],

@@ -98,7 +98,7 @@ def test_a_command_line_value_that_does_not_fit_is_named(tmp_path):
 def test_paper_preset_plans_few_coarse_tensorflow_jobs(tmp_path):
     """The job economy at paper scale (3 models x 10 seeds): after training, at most two TensorFlow
     jobs per run (every checkpoint's evaluation; the solution's samples and shift members), plus
-    the landscape jobs per model (one interpolation job and one per plane)."""
+    one landscape job per model (every interpolation line and plane)."""
     from workflow_helpers import planned_jobs
 
     workdir = tmp_path / "wd"
@@ -106,13 +106,12 @@ def test_paper_preset_plans_few_coarse_tensorflow_jobs(tmp_path):
     shutil.copy(ROOT / "config.yaml", workdir / "config.yaml")
     jobs = planned_jobs(workdir, CONFIGS / "cifar10_paper.yaml")
     runs, models = 3 * 10, 3
-    tensorflow = {"train": runs, "evaluate_checkpoints": runs, "evaluate_solution": runs,
-                  "landscape_interpolation": models, "landscape_plane": 3 * models}
+    tensorflow = {"train": runs, "evaluate_checkpoints": runs, "evaluate_solution": runs, "landscape": models}
     assert {rule: jobs.get(rule) for rule in tensorflow} == tensorflow
     per_run = sum(n for rule, n in tensorflow.items() if not rule.startswith("landscape")) / runs
     assert per_run == 3
     # and nothing else of TensorFlow: every other job is an analysis, a figure or a local job
-    tf_rules = {"train", "evaluate_checkpoints", "evaluate_solution", "landscape_interpolation", "landscape_plane"}
+    tf_rules = {"train", "evaluate_checkpoints", "evaluate_solution", "landscape"}
     rules_text = "\n".join(p.read_text() for p in (ROOT / "rules").glob("*.smk"))
     assert rules_text.count("conda:\n        get_tensorflow_env") + \
         rules_text.count("conda:\n            get_tensorflow_env") == len(tf_rules)

@@ -165,13 +165,14 @@ def test_added_seed_plans_only_that_seed_and_dependents(run):
     workdir, _ = run
     config = write_config(workdir, {"seeds": [0, 1, 2]}, name="three_seeds.yaml")
     jobs, out = planned_jobs(workdir, config, with_output=True)
-    # seed 2 joins the interpolation lines, the CKA across seeds and a new three-solutions plane;
-    # the trajectory CKA (seed 0) and the existing plane stay
-    assert jobs == {"train": 1, "evaluate_checkpoints": 1, "evaluate_solution": 1, "landscape_interpolation": 1,
-                    "landscape_plane": 1, **{r: 1 for r in ANALYSIS_RULES if r != "cka_trajectory"},
+    # seed 2 joins the interpolation lines, the CKA across seeds and a new three-solutions plane, so
+    # the model's landscape job reruns (a dry run lists every plane's figure: it cannot know that the
+    # existing planes' tables come out byte-identical); the trajectory CKA (seed 0) stays
+    assert jobs == {"train": 1, "evaluate_checkpoints": 1, "evaluate_solution": 1, "landscape": 1,
+                    **{r: 1 for r in ANALYSIS_RULES if r != "cka_trajectory"}, "plot_plane": len(PLANES) + 1,
                     **CONFIG_CHANGED, "all": 1}
     assert "seed=2" in out and "seed=0" not in out and "seed=1" not in out
-    assert "plane=three_solutions" in out and "plane=init_two_solutions" not in out
+    assert "plane=three_solutions" in out
 
 
 def test_figure_setting_plans_only_figures(run):
@@ -187,8 +188,8 @@ def test_prediction_setting_does_not_retrain(run):
     jobs = planned_jobs(workdir, config)
     # the forward-pass batch size serves both evaluation jobs and the landscape; the weight cosine
     # (checkpoints only) stays
-    assert jobs == {"evaluate_checkpoints": 2, "evaluate_solution": 2, "landscape_interpolation": 1,
-                    "landscape_plane": len(PLANES), **rule_counts(r for r in ANALYSIS_RULES if r != "weight_cosine"),
+    assert jobs == {"evaluate_checkpoints": 2, "evaluate_solution": 2, "landscape": 1,
+                    **rule_counts(r for r in ANALYSIS_RULES if r != "weight_cosine"),
                     **CONFIG_CHANGED, "all": 1}
 
 
@@ -280,6 +281,21 @@ def test_rerun_evaluation_changes_only_what_it_must(run, tmp_path, override, cha
     assert jobs == expected
 
 
+def test_rerun_landscape_changes_only_what_it_must(run, tmp_path):
+    """One landscape job per model evaluates every interpolation line and plane; each table records
+    only what it depends on, so a changed interpolation rewrites that table alone (the planes' come
+    out byte-identical) and afterwards only what reads it is planned."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(run[0], workdir, symlinks=True)
+    config = write_config(workdir, {"landscape": {"interpolation": {"points": 3}}}, name="override.yaml")
+    before = sha256_tree(workdir)
+    snakemake(workdir, config, "--until", "landscape")
+    after = sha256_tree(workdir)
+    assert sorted(p for p in before if after.get(p) != before[p]) == [f"{BASE}/tables/interpolation.parquet"]
+    assert planned_jobs(workdir, config) == {**rule_counts(["interpolation_barriers", "plot_interpolation",
+                                                            *FINDINGS_RULES]), **CONFIG_CHANGED, "all": 1}
+
+
 def test_cifar10_tarball_through_the_dag(tmp_path):
     """A small tarball in the official format: prepared safely, trained with augmentation, analysed."""
     from test_cifar10 import make_release
@@ -331,7 +347,7 @@ def test_library_edits_rerun_only_the_rules_that_use_them(run, tmp_path):
 
     planned = planned_after_editing("nets/predict.py")
     assert planned.get("evaluate_checkpoints") == "2" and "train" not in planned and "weight_cosine" not in planned
-    assert "evaluate_solution" not in planned and "landscape_plane" not in planned
+    assert "evaluate_solution" not in planned and "landscape" not in planned
     # figures/common.py holds what every figure shares, so every figure reruns, and nothing else
     assert set(planned_after_editing("figures/common.py")) == {*PLOT_RULES, "all"}
     # one figure's module: only that figure (once per plane for the planes)
@@ -346,6 +362,7 @@ PREDICTIONS_DOWNSTREAM = [r for r in ANALYSIS_RULES if r not in ("weight_cosine"
                                                                   "plot_interpolation", "plot_plane",
                                                                   "shift_metrics", "plot_shift")]
 SHIFT_TABLE = ["shift_metrics", "plot_shift"]
+LANDSCAPE_DOWNSTREAM = ["interpolation_barriers", "plot_interpolation", "plot_plane", *FINDINGS_RULES]
 
 
 @pytest.mark.parametrize("override, rules", [
@@ -365,9 +382,8 @@ SHIFT_TABLE = ["shift_metrics", "plot_shift"]
                                                       **rule_counts(SUBSPACE_DOWNSTREAM + SHIFT_DOWNSTREAM)}),
     ({"subspace": {"methods": METHODS + ["diagonal"]}}, {"evaluate_solution": 2,
                                                          **rule_counts(SUBSPACE_DOWNSTREAM + SHIFT_DOWNSTREAM)}),
-    ({"landscape": {"plane": {"resolution": 3}}}, {"landscape_plane": len(PLANES), "plot_plane": len(PLANES)}),
-    ({"landscape": {"interpolation": {"points": 3}}}, ["landscape_interpolation", "interpolation_barriers",
-                                                       "plot_interpolation", *FINDINGS_RULES]),
+    ({"landscape": {"plane": {"resolution": 3}}}, {"landscape": 1, **rule_counts(LANDSCAPE_DOWNSTREAM)}),
+    ({"landscape": {"interpolation": {"points": 3}}}, {"landscape": 1, **rule_counts(LANDSCAPE_DOWNSTREAM)}),
     ({"shift": {"severities": [2]}}, {"shift_data": CORRUPTIONS, "evaluate_solution": 2,
                                       **rule_counts(SUBSPACE_DOWNSTREAM + SHIFT_DOWNSTREAM)}),
     ({"shift": {"samples": 1}}, {"evaluate_solution": 2, **rule_counts(SUBSPACE_DOWNSTREAM + SHIFT_DOWNSTREAM)}),
