@@ -13,8 +13,8 @@ from deepens.nets.landscape_eval import ORIGIN, WeightEvaluator, interpolation_t
 prov = _tfjob.start(snakemake, snakemake.params.intra_op_threads, snakemake.params.inter_op_threads)  # noqa: F821
 p, i, out = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
 paths = {tuple(k): c for k, c in zip(p.checkpoints, i.checkpoints)}
-shared = {k: getattr(p, k) for k in ("code", "device", "train_examples", "bn_examples", "batch_size", "intra_op_threads",
-                            "inter_op_threads")}
+SHARED = ("code", "device", "train_examples", "bn_examples", "batch_size", "intra_op_threads", "inter_op_threads")
+shared = {k: getattr(p, k) for k in SHARED}
 
 
 def record(keys, **settings):
