@@ -91,6 +91,7 @@ TABLE_NAMES = [
     "ensemble_by_epoch",
     "diversity_points",
     "diversity_limits",
+    "reliability",
 ]
 SUBSPACE_TABLE_NAMES = ["subspace_tsne", "subspace_diversity_points", "section5_ensembles"]
 
@@ -255,6 +256,20 @@ def get_sample_inputs(wildcards):
     out.update(
         {
             m: expand(SAMPLES, dataset=wildcards.dataset, model=wildcards.model, method=m, seed=SEEDS)
+            for m in SUBSPACE_METHODS
+        }
+    )
+    return out
+
+
+def get_reliability_inputs(wildcards):
+    """Named inputs of the reliability table: every run's predictions and, per method, the
+    reference seed's samples."""
+    out = {"predictions": get_all_predictions(wildcards)}
+    seed = get_reference_seed()
+    out.update(
+        {
+            m: expand(SAMPLES, dataset=wildcards.dataset, model=wildcards.model, method=m, seed=seed)
             for m in SUBSPACE_METHODS
         }
     )

@@ -49,3 +49,30 @@ rule ensemble_by_epoch:
         bins=config["ensembles"]["ece_bins"],
     script:
         f"{SCRIPTS}/ensemble_by_epoch.py"
+
+
+rule reliability:
+    input:
+        unpack(get_reliability_inputs),
+    output:
+        table=f"{TABLES}/reliability.parquet",
+    log:
+        "logs/reliability/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/reliability/{dataset}/{model}.tsv"
+    group:
+        analysis_group()
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        runtime=analysis_runtime,
+        mem_mb=analysis_mem_mb(4000),
+    params:
+        code=script_code("reliability.py"),
+        methods=SUBSPACE_METHODS,
+        seeds=SEEDS,
+        reference_seed=get_reference_seed(),
+        bins=config["ensembles"]["ece_bins"],
+    script:
+        f"{SCRIPTS}/reliability.py"

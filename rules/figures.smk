@@ -33,6 +33,7 @@ FIGURES = {
                             {"seeds": SEEDS, "n": config["figures"]["gallery_size"]}),
     "ensemble_size": Figure("4. Ensembles", {"ensembles": table("ensemble_metrics")}, {}),
     "ensemble_by_epoch": Figure("4. Ensembles", {"ensembles": table("ensemble_by_epoch")}, {}),
+    "reliability": Figure("4. Ensembles", {"reliability": table("reliability")}, {"seeds": SEEDS}),
     "diversity_accuracy": Figure("4. Ensembles", {"points": get_diversity_point_tables,
                                  "limits": table("diversity_limits")}, {}),
     "subspace_tsne": Figure("5. Subspace sampling", {"tsne": table("subspace_tsne")}, {}, bool(SUBSPACE_METHODS)),

@@ -43,8 +43,9 @@ AB_BRIER = (0.7265625 + 0.2109375 + 0.3828125 + 0.40625) / 4
 def write_run(path, per_epoch, labels=LABELS, val=None):
     """One run's predictions file: the test split at epochs 0..E (and optionally a val split)."""
     parts = [io.predictions_table("test", e, labels, np.asarray(p)) for e, p in enumerate(per_epoch)]
-    if val is not None:
-        parts += [io.predictions_table("val", e, labels, np.asarray(val)) for e in range(len(per_epoch))]
+    # the val split feeds only temperature scaling; by default it repeats the test predictions
+    parts += [io.predictions_table("val", e, labels, np.asarray(p if val is None else val))
+              for e, p in enumerate(per_epoch)]
     io.write_table(io.pa.concat_tables(parts), path, {})
     return path
 
@@ -139,8 +140,8 @@ def test_batched_scores_hand_values():
 def test_ensemble_metrics_table_schema_and_row_counts(runs):
     table = ensembles.ensemble_metrics_table(*runs)
     assert table.column_names == ["kind", "size", "seed", "members", "accuracy", "nll", "brier", "ece",
-                                  "diversity"]
-    assert [str(t) for t in table.schema.types] == ["string", "int32", "int64", "string"] + ["double"] * 5
+                                  "diversity", "temperature", "nll_calibrated", "brier_calibrated", "ece_calibrated"]
+    assert [str(t) for t in table.schema.types] == ["string", "int32", "int64", "string"] + ["double"] * 9
     ind = rows(table, kind="independent")
     assert len(ind) == 3 + 3 + 1
     assert ind.groupby("size").size().to_dict() == {1: 3, 2: 3, 3: 1}

@@ -14,14 +14,17 @@ QUIET = dict(log=lambda *_: None)
 
 
 def write_run(path, labels, probs):
-    """Predictions of one run: probs (epochs x N x C) at epochs 0..E, as the predict job writes them."""
-    io.write_table(pa.concat_tables([io.predictions_table("test", e, labels, p) for e, p in enumerate(probs)]),
-                   path, {})
+    """Predictions of one run: probs (epochs x N x C) at epochs 0..E, as the predict job writes
+    them; the val split (which only temperature scaling reads) holds the same predictions."""
+    io.write_table(pa.concat_tables([io.predictions_table(split, e, labels, p) for split in ("test", "val")
+                                     for e, p in enumerate(probs)]), path, {})
     return path
 
 
 def write_samples(path, method, labels, ensemble=None, plane=None, val=None):
-    """One (run, method) samples file; each of ensemble/plane/val is (S x N x C) or None."""
+    """One (run, method) samples file; each of ensemble/plane/val is (S x N x C) or None; val
+    defaults to the ensemble samples (the val split feeds only temperature scaling)."""
+    val = ensemble if val is None else val
     parts = []
     for purpose, split, probs in (("ensemble", "test", ensemble), ("plane", "test", plane), ("ensemble", "val", val)):
         if probs is not None:
@@ -70,10 +73,12 @@ ENS_ACCURACY, ENS_NLL, ENS_BRIER = 1.0, math.log(8 / 5), 0.25
 def section5_files(tmp_path):
     preds = [write_run(tmp_path / "s10.parquet", LABELS, np.stack([UNIFORM, A])),
              write_run(tmp_path / "s11.parquet", LABELS, np.stack([UNIFORM, B]))]
-    # Plane samples and val-split samples that must not enter the ensembles: one-hot wrong.
+    # Plane samples and val-split samples that must not enter the (uncalibrated) scores: one-hot wrong.
     wrong = np.eye(3)[(LABELS + 1) % 3][None].repeat(3, axis=0)
-    dropout = [write_samples(tmp_path / "s10_dropout.parquet", "dropout", LABELS, S10, plane=wrong, val=wrong),
-               write_samples(tmp_path / "s11_dropout.parquet", "dropout", LABELS, S11, plane=wrong, val=wrong)]
+    dropout = [write_samples(tmp_path / "s10_dropout.parquet", "dropout", LABELS, S10, plane=wrong,
+                             val=wrong[:len(S10)]),
+               write_samples(tmp_path / "s11_dropout.parquet", "dropout", LABELS, S11, plane=wrong,
+                             val=wrong[:len(S11)])]
     # Weight averaging: one function per seed, here M10 and M11.
     averaging = [write_samples(tmp_path / "s10_avg.parquet", "averaging", LABELS, M10[None]),
                  write_samples(tmp_path / "s11_avg.parquet", "averaging", LABELS, M11[None])]
@@ -121,7 +126,8 @@ def test_section5_averaging_and_row_counts(section5_files):
                      + ["averaging + ensemble"] * 2 + ["averaging alone"])
     assert t.column_names == ["kind", "method", "size", "n_combinations", "accuracy", "nll", "brier", "ece",
                               "diversity", "accuracy_min", "accuracy_max", "brier_min", "brier_max", "nll_min",
-                              "nll_max"]
+                              "nll_max", "temperature", "nll_calibrated", "brier_calibrated", "ece_calibrated",
+                              "dee", "dee_censored"]
     assert t.schema.field("size").type == pa.int32() and t.schema.field("n_combinations").type == pa.int64()
     assert set(by_kind(t, "independent").method) == {"none"}
     # The averaged solutions are M10 and M11, so averaging matches dropout's sample means.

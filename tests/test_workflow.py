@@ -23,18 +23,19 @@ BASE = "results/digits/small_cnn"
 TABLE_RULES = ["weight_cosine", "prediction_disagreement", "checkpoint_metrics", "confusion", "hard_examples",
                "misclassified_overlap", "function_space_tsne", "diversity_accuracy", "ensemble_metrics",
                "ensemble_by_epoch", "subspace_tsne", "subspace_diversity_points", "section5_ensembles",
-               "interpolation_barriers", "shift_metrics", "cka_seeds", "cka_trajectory", "findings"]
+               "interpolation_barriers", "shift_metrics", "cka_seeds", "cka_trajectory", "findings", "reliability"]
 PLANES = ["init_two_solutions", "radial"]  # the tiny config's default planes (two seeds)
 FIGURES = ["training_curves", "trajectory_similarity", "seed_similarity", "confusion_final", "confusion_epochs",
            "misclassified_overlap", "hard_examples", "function_space_tsne", "ensemble_size", "ensemble_by_epoch",
            "diversity_accuracy", "subspace_tsne", "section5_ensembles", "interpolation", "shift", "cka", "findings",
-           *[f"plane_{p}" for p in PLANES]]
+           "reliability", *[f"plane_{p}" for p in PLANES]]
 METHODS = ["random", "averaging"]  # the tiny config's subspace methods
 MEMBERS = ["final", "snapshot", *METHODS]  # what the shift is evaluated for
 CORRUPTIONS = 6
 FINDINGS_RULES = ["findings", "plot_findings"]  # read predictions, samples, interpolation and shift
+RELIABILITY = ["reliability", "plot_reliability"]  # reads the predictions and the reference seed's samples
 SUBSPACE_DOWNSTREAM = ["subspace_tsne", "subspace_diversity_points", "section5_ensembles", "plot_subspace_tsne",
-                       "plot_section5_ensembles", "plot_diversity_accuracy", *FINDINGS_RULES]
+                       "plot_section5_ensembles", "plot_diversity_accuracy", *FINDINGS_RULES, *RELIABILITY]
 PLOT_RULES = sorted({f"plot_{'plane' if f.startswith('plane_') else f}" for f in FIGURES})
 ANALYSIS_RULES = TABLE_RULES + PLOT_RULES
 SHIFT_DOWNSTREAM = ["shift_metrics", "plot_shift", *FINDINGS_RULES]
@@ -370,11 +371,12 @@ LANDSCAPE_DOWNSTREAM = ["interpolation_barriers", "plot_interpolation", "plot_pl
                                          "plot_section5_ensembles", *SHIFT_TABLE]),
     ({"ensembles": {"ece_bins": 10}}, ["checkpoint_metrics", "plot_training_curves", "ensemble_metrics",
                                        "ensemble_by_epoch", "plot_ensemble_size", "plot_ensemble_by_epoch",
-                                       "section5_ensembles", "plot_section5_ensembles", *SHIFT_TABLE]),
+                                       "section5_ensembles", "plot_section5_ensembles", *SHIFT_TABLE,
+                                       *RELIABILITY]),
     ({"tsne": {"perplexity": 3}}, ["function_space_tsne", "plot_function_space_tsne", "subspace_tsne",
                                    "plot_subspace_tsne"]),
     ({"diversity": {"reference_seed": 1}}, ["diversity_accuracy", "subspace_diversity_points",
-                                            "plot_diversity_accuracy", *FINDINGS_RULES]),
+                                            "plot_diversity_accuracy", *FINDINGS_RULES, *RELIABILITY]),
     ({"similarity": {"cosine_parameters": "kernels"}}, ["weight_cosine", "plot_trajectory_similarity",
                                                         "plot_seed_similarity", *FINDINGS_RULES]),
     ({"figures": {"gallery_size": 4}}, ["plot_hard_examples"]),

@@ -6,6 +6,9 @@ label is the log-mean-exp of theirs (so its NLL has no floor). Runs are streamed
 at a time: only the final-epoch probabilities of every run (S x N x C) and the run being read
 stay in memory. Ensembles of many subsets are formed as one indicator-matrix product per block
 of subsets (BLAS), and all scores of a block come from array reductions.
+
+Every ensemble (and single network) is also scored after temperature scaling fitted on the
+validation split (deepens.calibration): columns temperature, nll/brier/ece_calibrated.
 """
 import itertools
 import math
@@ -13,6 +16,7 @@ import math
 import numpy as np
 import pyarrow as pa
 
+from .calibration import CALIBRATED, calibrated_scores
 from .io import iter_runs, label_log_prob
 from .metrics import log_mean_exp
 
@@ -83,74 +87,98 @@ def batched_scores(probs, labels, bins=15, log_prob_label=None) -> dict:
             "ece": gap.sum(axis=1) / n}
 
 
+def score(part, bins=15) -> dict:
+    """batched_scores of a (probs, labels, log p_y) triple."""
+    probs, labels, log_prob_label = part
+    return batched_scores(probs, labels, bins, log_prob_label)
+
+
 def mean_entropy(probs) -> np.ndarray:
     """Mean over examples of the Shannon entropy (nats, 0 log 0 = 0) of every (N x C) slice."""
     p = np.asarray(probs, np.float64)
     return -np.einsum("...nc,...nc->...", p, np.log(np.where(p > 0, p, 1.0))) / p.shape[-2]
 
 
-def _rows(kind, size, seed, members, scores, diversity) -> dict:
+def _rows(kind, size, seed, members, scores, diversity, calibrated) -> dict:
     m = len(members)  # size may be one value or one per row
     return {"kind": [kind] * m, "size": np.broadcast_to(size, m), "seed": np.full(m, seed, np.int64),
-            "members": members, **{s: scores[s] for s in SCORES}, "diversity": diversity}
+            "members": members, **{s: scores[s] for s in SCORES}, "diversity": diversity,
+            **{c: calibrated[c] for c in CALIBRATED}}
 
 
 def _table(parts) -> pa.Table:
     cols = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
     schema = {"kind": pa.string(), "size": pa.int32(), "seed": pa.int64(), "members": pa.string(),
-              **{s: pa.float64() for s in (*SCORES, "diversity", "accuracy_std")}, "epoch": pa.int32()}
+              **{s: pa.float64() for s in (*SCORES, "diversity", "accuracy_std", *CALIBRATED)}, "epoch": pa.int32()}
     return pa.table({name: pa.array(v, schema[name]) for name, v in cols.items()})
 
 
-def _snapshot_rows(seed, run, max_size, bins) -> dict:
+def last_k_ensembles(run, size):
+    """(probs, labels, log p_y) of the ensembles of a run's last k checkpoints, k = 1..size."""
+    k = np.arange(1, size + 1)
+    last = run.probs[::-1][:size]  # newest first, so cumulative sums are the last-k ensembles
+    return (np.cumsum(last, axis=0, dtype=np.float64) / k[:, None, None], run.labels,
+            cumulative_log_probs(run.log_prob_label[::-1][:size]))
+
+
+def _snapshot_rows(seed, run, val, max_size, bins) -> dict:
     """Ensembles of one run's last k checkpoints, k = 1..min(max_size, E), epoch 0 never used."""
     epochs = run.epochs
     size = min(max_size, len(epochs) - 1)
     k = np.arange(1, size + 1)
-    last = run.probs[::-1][:size]  # newest first, so cumulative sums are the last-k ensembles
-    ens = np.cumsum(last, axis=0, dtype=np.float64) / k[:, None, None]
-    diversity = mean_entropy(ens) - np.cumsum(mean_entropy(last)) / k
+    test = last_k_ensembles(run, size)
+    diversity = mean_entropy(test[0]) - np.cumsum(mean_entropy(run.probs[::-1][:size])) / k
     diversity[k == 1] = 0.0  # a single member has no diversity (exactly, not up to rounding)
     members = [",".join(map(str, epochs[len(epochs) - j:])) for j in k]
-    logp = cumulative_log_probs(run.log_prob_label[::-1][:size])
-    return _rows("snapshot", k, seed, members, batched_scores(ens, run.labels, bins, logp), diversity)
+    return _rows("snapshot", k, seed, members, score(test, bins), diversity,
+                 calibrated_scores(last_k_ensembles(val, size), test, bins))
 
 
-def _independent_rows(final, final_logp, seeds, labels, max_subsets, subset_seed, bins, block):
-    """Every (sampled) k-subset of the S final-epoch solutions, for k = 1..S."""
-    s, n, c = final.shape
-    flat = final.reshape(s, n * c)
-    member_entropy = mean_entropy(final)
+def subset_ensembles(probs, labels, log_probs, rows):
+    """(probs, labels, log p_y) of the ensembles of members `rows` (B x k indices) of (S x N x C)
+    member probabilities with (S x N) label log-probabilities."""
+    s, n, c = probs.shape
+    indicator = np.zeros((len(rows), s))
+    np.put_along_axis(indicator, rows, 1.0, axis=1)
+    ens = (indicator @ probs.reshape(s, n * c) / rows.shape[1]).reshape(-1, n, c)
+    return ens, labels, subset_log_probs(log_probs, rows)
+
+
+def _independent_rows(test, val, seeds, max_subsets, subset_seed, bins, block):
+    """Every (sampled) k-subset of the S final-epoch solutions, for k = 1..S; test and val are
+    (S x N x C probs, labels, S x N label log-probs)."""
+    s = len(test[0])
+    member_entropy = mean_entropy(test[0])
     seed_names = np.asarray([str(x) for x in seeds], object)
     for k in range(1, s + 1):
         chosen = subsets(s, k, max_subsets, subset_seed + k)
         for start in range(0, len(chosen), block):
             rows = chosen[start:start + block]
-            indicator = np.zeros((len(rows), s))
-            np.put_along_axis(indicator, rows, 1.0, axis=1)
-            ens = (indicator @ flat / k).reshape(-1, n, c)
-            diversity = np.zeros(len(rows)) if k == 1 else mean_entropy(ens) - indicator @ member_entropy / k
+            ens = subset_ensembles(*test, rows)
+            diversity = np.zeros(len(rows)) if k == 1 else mean_entropy(ens[0]) - member_entropy[rows].mean(axis=1)
             members = [",".join(r) for r in seed_names[rows]]
-            logp = subset_log_probs(final_logp, rows)
-            yield _rows("independent", k, -1, members, batched_scores(ens, labels, bins, logp), diversity)
+            yield _rows("independent", k, -1, members, score(ens, bins), diversity,
+                        calibrated_scores(subset_ensembles(*val, rows), ens, bins))
 
 
 def ensemble_metrics_table(prediction_paths, seeds, max_subsets=100, subset_seed=0, snapshot_max_size=10,
                            bins=15, block=32) -> pa.Table:
     """Independent (size 1..S, over subsets of seeds) and snapshot (last k checkpoints of each
-    run) ensembles: accuracy, nll, brier, ece and Jensen-Shannon diversity, one row per ensemble."""
+    run) ensembles: accuracy, nll, brier, ece and Jensen-Shannon diversity, and the last three
+    after temperature scaling fitted on the validation split; one row per ensemble."""
     if len(prediction_paths) != len(seeds) or len(seeds) == 0:
         raise ValueError(f"need one prediction file per seed, got {len(prediction_paths)} files for {len(seeds)} seeds")
-    final, final_logp, snapshot = [], [], []
-    for seed, run in zip(seeds, iter_runs(prediction_paths)):
-        final.append(run.probs[-1].astype(np.float64))
-        final_logp.append(run.log_prob_label[-1])
-        snapshot.append(_snapshot_rows(int(seed), run, snapshot_max_size, bins))
-        labels = run.labels
-        del run  # only the final epoch (copied above) outlives this run
-    independent = list(_independent_rows(np.stack(final), np.stack(final_logp), seeds, labels, max_subsets,
-                                         subset_seed, bins, block))
-    return _table(independent + snapshot)
+    final = {"test": ([], [], []), "val": ([], [], [])}
+    snapshot = []
+    for seed, run, val in zip(seeds, iter_runs(prediction_paths), iter_runs(prediction_paths, "val")):
+        for split, r in (("test", run), ("val", val)):
+            final[split][0].append(r.probs[-1].astype(np.float64))
+            final[split][1].append(r.labels)
+            final[split][2].append(r.log_prob_label[-1])
+        snapshot.append(_snapshot_rows(int(seed), run, val, snapshot_max_size, bins))
+        del run, val  # only the final epoch (copied above) outlives this run
+    test, val = ((np.stack(p), labels[0], np.stack(lp)) for p, labels, lp in (final["test"], final["val"]))
+    return _table(list(_independent_rows(test, val, seeds, max_subsets, subset_seed, bins, block)) + snapshot)
 
 
 def ensemble_by_epoch_table(prediction_paths, seeds, bins=15) -> pa.Table:

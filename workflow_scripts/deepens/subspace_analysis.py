@@ -11,7 +11,8 @@ N x C means and final predictions for the ensembles).
 import numpy as np
 import pyarrow as pa
 
-from .ensembles import SCORES, batched_scores, cumulative_log_probs, mean_entropy, subset_log_probs, subsets
+from .calibration import CALIBRATED, calibrated_scores, deep_ensemble_equivalent
+from .ensembles import SCORES, cumulative_log_probs, mean_entropy, score, subset_ensembles, subsets
 from .function_space import diversity_points, embed, test_subset
 from .io import ArtifactError, iter_runs, read_predictions, read_samples
 from .subspace import METHODS
@@ -135,21 +136,22 @@ SECTION5_SCORES = (*SCORES, "diversity")
 
 
 def _aggregate(kind, method, size, scores) -> dict:
-    """One row: mean of every score over the given ensembles, min and max of RANGED."""
+    """One row: mean of every score over the given ensembles (the calibrated ones too where given),
+    min and max of RANGED."""
     row = {"kind": kind, "method": method, "size": size, "n_combinations": len(scores["accuracy"])}
-    row.update({s: float(np.mean(scores[s])) for s in SECTION5_SCORES})
+    row.update({s: float(np.mean(scores[s])) for s in (*SECTION5_SCORES, *CALIBRATED) if s in scores})
     for s in RANGED:
         row[f"{s}_min"], row[f"{s}_max"] = float(np.min(scores[s])), float(np.max(scores[s]))
     return row
 
 
 def subset_ensemble_rows(kind, method, members, labels, max_subsets, subset_seed, bins, block, log_probs,
-                         member_entropy):
+                         member_entropy, val=None):
     """Ensembles of k of the S members (S x N x C; log p_y S x N; mean entropy of the weight
     vectors behind each member, S), k = 1..S, over the subsets that
-    ensembles.ensemble_metrics_table uses; one aggregated row per k."""
-    s, n, c = members.shape
-    flat = members.reshape(s, n * c)
+    ensembles.ensemble_metrics_table uses; one aggregated row per k. With `val` (the members'
+    S x N' x C probs, labels, S x N' log p_y on the validation split) also the calibrated scores."""
+    s = len(members)
     member_entropy = np.asarray(member_entropy, np.float64)
     rows = []
     for k in range(1, s + 1):
@@ -157,15 +159,27 @@ def subset_ensemble_rows(kind, method, members, labels, max_subsets, subset_seed
         parts = []
         for start in range(0, len(chosen), block):
             idx = chosen[start:start + block]
-            indicator = np.zeros((len(idx), s))
-            np.put_along_axis(indicator, idx, 1.0, axis=1)
-            ens = (indicator @ flat / k).reshape(-1, n, c)
-            scores = batched_scores(ens, labels, bins, subset_log_probs(log_probs, idx))
-            scores["diversity"] = mean_entropy(ens) - indicator @ member_entropy / k
+            ens = subset_ensembles(members, labels, log_probs, idx)
+            scores = score(ens, bins)
+            scores["diversity"] = mean_entropy(ens[0]) - member_entropy[idx].mean(axis=1)
+            if val is not None:
+                scores.update(calibrated_scores(subset_ensembles(*val, idx), ens, bins))
             parts.append(scores)
-        rows.append(_aggregate(kind, method, k, {x: np.concatenate([p[x] for p in parts])
-                                                 for x in SECTION5_SCORES}))
+        rows.append(_aggregate(kind, method, k, {x: np.concatenate([p[x] for p in parts]) for x in parts[0]}))
     return rows
+
+
+def _first_m(path, labels, split):
+    """A (run, method)'s ensemble samples on `split`: (probs, labels, log p_y) of the ensembles of
+    its first m samples, m = 1..M, and the mean entropy of those samples."""
+    smp = _samples(path, labels, "ensemble", split)
+    if smp["probs"] is None:
+        raise ArtifactError(f"samples {path} hold no 'ensemble' samples on the {split} split")
+    p = smp["probs"]
+    m = np.arange(1, len(p) + 1)
+    first_m = (np.cumsum(p, axis=0, dtype=np.float64) / m[:, None, None], labels,
+               cumulative_log_probs(smp["log_prob_label"]))
+    return first_m, np.cumsum(mean_entropy(p)) / m
 
 
 def section5_ensembles_table(prediction_paths, sample_paths, seeds, max_subsets=100, subset_seed=0, bins=15,
@@ -178,59 +192,76 @@ def section5_ensembles_table(prediction_paths, sample_paths, seeds, max_subsets=
     kind "<method> alone": one solution's first m samples (in sample-id order), m = 1..M, scored
       per run then averaged over the runs that have at least m samples (n_combinations of them;
       min and max over those runs). Averaging has m = 1 only.
-    For the subset kinds n_combinations counts the subsets and min/max run over them.
+    For the subset kinds n_combinations counts the subsets and min/max run over them. Every
+    ensemble is also scored after temperature scaling fitted on the validation split
+    (temperature, *_calibrated: means over the ensembles), and `dee` is the deep-ensemble
+    equivalent of the row's calibrated NLL on the independent ensembles' curve (add_dee).
     """
     _check_inputs(prediction_paths, sample_paths, seeds)
     methods = ordered_methods(sample_paths)
-    final, final_logp, final_entropy = [], [], []
-    means = {m: {"probs": [], "logp": [], "entropy": []} for m in methods}
+    final = {"test": [], "val": []}  # per run: (probs, labels, log p_y, mean entropy) of the final solution
+    means = {m: {"test": [], "val": []} for m in methods}  # the same of the mean of its M samples
     alone = {m: [] for m in methods}  # per run: dict score -> (M,) array of its first-m ensembles
-    for i, (s, run) in enumerate(zip(seeds, iter_runs(prediction_paths))):
-        labels = run.labels
-        final.append(run.probs[-1].astype(np.float64))
-        final_logp.append(run.log_prob_label[-1])
-        final_entropy.append(float(mean_entropy(run.probs[-1])))
+    runs = zip(seeds, iter_runs(prediction_paths), iter_runs(prediction_paths, "val"))
+    for i, (s, *run) in enumerate(runs):
+        for split, r in zip(("test", "val"), run):
+            final[split].append((r.probs[-1].astype(np.float64), r.labels, r.log_prob_label[-1],
+                                 float(mean_entropy(r.probs[-1]))))
         del run
         for method in methods:
             path = sample_paths[method][i]
-            smp = _samples(path, labels, "ensemble")
-            if smp["probs"] is None:
-                raise ArtifactError(f"samples {path} ({method}, seed {s}) hold no 'ensemble' samples on the test split")
-            p = smp["probs"]
-            if method in SINGLE_SAMPLE_METHODS and len(p) != 1:
+            (test, entropy), (val, val_entropy) = (_first_m(path, final[x][-1][1], x) for x in ("test", "val"))
+            if len(val[0]) != len(test[0]):
+                raise ArtifactError(f"samples {path}: {len(test[0])} 'ensemble' samples on the test split but "
+                                    f"{len(val[0])} on the val split")
+            if method in SINGLE_SAMPLE_METHODS and len(test[0]) != 1:
                 raise ArtifactError(f"samples {path}: {method} must hold exactly one 'ensemble' sample "
-                                    f"(the weight-averaged solution), got {len(p)}")
-            m = np.arange(1, len(p) + 1)
-            first_m = np.cumsum(p, axis=0, dtype=np.float64) / m[:, None, None]
-            first_m_logp = cumulative_log_probs(smp["log_prob_label"])
-            sample_entropy = np.cumsum(mean_entropy(p)) / m  # mean entropy of the first m samples
-            scores = batched_scores(first_m, labels, bins, first_m_logp)
-            scores["diversity"] = mean_entropy(first_m) - sample_entropy
+                                    f"(the weight-averaged solution), got {len(test[0])}")
+            scores = {**score(test, bins), **calibrated_scores(val, test, bins)}
+            scores["diversity"] = mean_entropy(test[0]) - entropy
             scores["diversity"][0] = 0.0  # one sample has no diversity (exactly, not up to rounding)
             alone[method].append(scores)
-            for key, value in (("probs", first_m[-1]), ("logp", first_m_logp[-1]), ("entropy", sample_entropy[-1])):
-                means[method][key].append(value)
-            del smp, p, first_m
-    rows = subset_ensemble_rows("independent", "none", np.stack(final), labels, max_subsets, subset_seed, bins, block,
-                        np.stack(final_logp), final_entropy)
+            for split, (p, y, lp), h in (("test", test, entropy), ("val", val, val_entropy)):
+                means[method][split].append((p[-1], y, lp[-1], h[-1]))
+            del test, val
+
+    def stacked(per_run):
+        """(S x N x C probs, labels, S x N log p_y) of the runs' members on one split."""
+        return np.stack([r[0] for r in per_run]), per_run[0][1], np.stack([r[2] for r in per_run])
+
+    def ensemble_rows(kind, method, per_run):
+        test, val, entropy = stacked(per_run["test"]), stacked(per_run["val"]), [r[3] for r in per_run["test"]]
+        return subset_ensemble_rows(kind, method, test[0], test[1], max_subsets, subset_seed, bins, block, test[2],
+                                    entropy, val=val)
+
+    rows = ensemble_rows("independent", "none", final)
     for method in methods:
-        mm = means[method]
-        rows += subset_ensemble_rows(f"{method} + ensemble", method, np.stack(mm["probs"]), labels, max_subsets,
-                             subset_seed, bins, block, np.stack(mm["logp"]), mm["entropy"])
-        runs = alone[method]
-        for m in range(1, max(len(r["accuracy"]) for r in runs) + 1):
-            have = [r for r in runs if len(r["accuracy"]) >= m]
+        rows += ensemble_rows(f"{method} + ensemble", method, means[method])
+        per_run = alone[method]
+        for m in range(1, max(len(r["accuracy"]) for r in per_run) + 1):
+            have = [r for r in per_run if len(r["accuracy"]) >= m]
             rows.append(_aggregate(f"{method} alone", method, m, {x: np.array([r[x][m - 1] for r in have])
-                                                                  for x in SECTION5_SCORES}))
-    return _section5_table(rows)
+                                                                  for x in have[0]}))
+    return _section5_table(add_dee(rows), calibrated=True)
 
 
-def section5_schema(extra=()) -> pa.Schema:
+def add_dee(rows):
+    """Each row's deep-ensemble equivalent (calibration.deep_ensemble_equivalent) on the curve of
+    the independent rows' mean calibrated NLL by size; dee_censored where it lies beyond them."""
+    ind = sorted((r["size"], r["nll_calibrated"]) for r in rows if r["kind"] == "independent")
+    sizes, curve = [x for x, _ in ind], [y for _, y in ind]
+    for r in rows:
+        r["dee"], r["dee_censored"] = deep_ensemble_equivalent(sizes, curve, r["nll_calibrated"])
+    return rows
+
+
+def section5_schema(extra=(), calibrated=False) -> pa.Schema:
+    cal = [*[(x, pa.float64()) for x in (*CALIBRATED, "dee")], ("dee_censored", pa.bool_())] if calibrated else []
     return pa.schema([*extra, ("kind", pa.string()), ("method", pa.string()), ("size", pa.int32()),
                       ("n_combinations", pa.int64()), *[(x, pa.float64()) for x in SECTION5_SCORES],
-                      *[(f"{x}_{b}", pa.float64()) for x in RANGED for b in ("min", "max")]])
+                      *[(f"{x}_{b}", pa.float64()) for x in RANGED for b in ("min", "max")], *cal])
 
 
-def _section5_table(rows, extra=()) -> pa.Table:
-    schema = section5_schema(extra)
+def _section5_table(rows, extra=(), calibrated=False) -> pa.Table:
+    schema = section5_schema(extra, calibrated)
     return pa.table({f.name: pa.array([r[f.name] for r in rows], f.type) for f in schema}, schema=schema)

@@ -21,20 +21,26 @@ def _band(ax, x, centre, low, high, color, label, marker):
 
 
 def draw(table: pd.DataFrame, model, dataset):
-    """2 x 2 panels of scores vs ensemble size: mean over subsets (and runs), min-max band."""
+    """2 x 2 panels of scores vs ensemble size: mean over subsets (and runs), min-max band; NLL,
+    Brier and ECE also after temperature scaling (dashed, the mean)."""
     fig, axes = plt.subplots(2, 2, figsize=(10, 7.5), constrained_layout=True)
     for ax, (metric, label, hint) in zip(axes.flat, PANELS):
         for kind, name, color, marker in KINDS:
-            stats = table[table.kind == kind].groupby("size")[metric].agg(["mean", "min", "max"])
+            rows = table[table.kind == kind]
+            stats = rows.groupby("size")[metric].agg(["mean", "min", "max"])
             if len(stats):
                 _band(ax, stats.index, stats["mean"], stats["min"], stats["max"], color, name, marker)
+            if f"{metric}_calibrated" in rows and len(rows):
+                ax.plot(stats.index, rows.groupby("size")[f"{metric}_calibrated"].mean(), color=color, ls="--",
+                        marker=marker, mfc="none", label=f"{name.split(':')[0]}, temperature-scaled")
         ax.set_title(f"{label} ({hint})")
         ax.set_xlabel("ensemble size (members)")
         ax.set_ylabel(label)
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes.flat[0].legend(fontsize=8, loc="lower right", title="line: mean; band: min-max", title_fontsize=8)
-    fig.suptitle(f"Ensembles by size: {subject(model, dataset)}")
+    fig.suptitle(f"Ensembles by size: {subject(model, dataset)}\n"
+                 "dashed, open markers: after temperature scaling fitted on the validation split (mean)")
     return fig
 
 

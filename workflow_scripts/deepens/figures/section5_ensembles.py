@@ -8,7 +8,8 @@ from .styles import method_styles, methods_in_order
 
 PANELS = (("accuracy", "test accuracy", "higher is better"),
           ("brier", "test Brier score", "lower is better"),
-          ("nll", "test NLL", "lower is better"))
+          ("nll", "test NLL", "lower is better"),
+          ("dee", "deep-ensemble equivalent", "calibrated NLL"))
 
 
 def _curve(ax, rows: pd.DataFrame, metric, band=True, **style):
@@ -23,13 +24,17 @@ def draw(table: pd.DataFrame, model, dataset):
     """Top row: ensembles of k independent solutions, plain (bold) and with each solution replaced
     by the mean of its subspace samples. Bottom row: one solution's m samples alone (mean over
     seeds, band min-max over seeds), against the single solution and the full independent ensemble.
-    The columns share their y axis, so both rows compare on one scale."""
+    The columns share their y axis, so both rows compare on one scale. The last column is the
+    deep-ensemble equivalent (Ashukha et al. 2020) of every row's temperature-scaled NLL: how many
+    independent solutions an ensemble needs to match it (open markers: beyond every seed)."""
     methods = methods_in_order(table.loc[table.kind != "independent", "method"])
     styles = method_styles(methods)
-    fig, axes = plt.subplots(2, 3, figsize=(14, 8.4), constrained_layout=True, sharey="col")
+    panels = [p for p in PANELS if p[0] in table]
+    fig, axes = plt.subplots(2, len(panels), figsize=(4.7 * len(panels), 8.4), constrained_layout=True,
+                             sharey="col", squeeze=False)
     ind = table[table.kind == "independent"].sort_values("size")
     n_seeds = int(ind["size"].max()) if len(ind) else 0
-    for col, (metric, label, hint) in enumerate(PANELS):
+    for col, (metric, label, hint) in enumerate(panels):
         top, bottom = axes[0, col], axes[1, col]
         _curve(top, ind, metric, color="black", lw=2.6, marker="o", ms=5, zorder=4,
                label="independent solutions (band: min-max over subsets)")
@@ -52,6 +57,11 @@ def draw(table: pd.DataFrame, model, dataset):
             ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
             ax.tick_params(labelleft=True)
+    if "dee_censored" in table:
+        for ax, rows in ((axes[0, -1], table[table.kind.str.endswith(" + ensemble")]),
+                         (axes[1, -1], table[table.kind.str.endswith(" alone")])):
+            beyond = rows[rows["dee_censored"]]
+            ax.scatter(beyond["size"], beyond["dee"], s=60, facecolors="none", edgecolors="black", zorder=5)
     axes[0, -1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0,
                        title="ensembles over seeds", title_fontsize=8)
     axes[1, -1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0,
