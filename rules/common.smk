@@ -43,6 +43,7 @@ wildcard_constraints:
     member="|".join(("final", "snapshot") + METHODS),
     corruption=r"[a-z_]+",
     plane=r"[a-z0-9_]+",
+    ood_set=r"[a-z0-9_]+",
     model=r"[a-z0-9_]+",
     seed=r"\d+",
 
@@ -58,6 +59,8 @@ REPRESENTATIONS = f"{RUN}/representations.h5"
 SAMPLES = f"{RUN}/subspace/{{method}}.parquet"
 SHIFT_PREDICTIONS = f"{RUN}/shift/{{member}}.parquet"
 SHIFT_SET = "results/{dataset}/shift/{corruption}.npz"
+OOD_PREDICTIONS = f"{RUN}/ood/{{member}}.parquet"
+OOD_SET = "results/{dataset}/ood/{ood_set}.npz"
 TABLES = "results/{dataset}/{model}/tables"
 FIGURES_DIR = "results/{dataset}/{model}/figures"
 
@@ -74,7 +77,12 @@ LANDSCAPE_ENABLED = LANDSCAPE["enabled"]
 PLANES = LANDSCAPE["plane"]["planes"] if LANDSCAPE["plane"]["planes"] is not None else default_planes(SEEDS)
 SHIFT = config["shift"]
 SHIFT_CORRUPTIONS = SHIFT["corruptions"]
-SHIFT_MEMBERS = (["final", "snapshot"] + SUBSPACE_METHODS) if SHIFT_CORRUPTIONS else []
+OOD_SETS = config["ood"]["sets"]
+# the members of a run evaluated under shift and on the OOD sets: its final solution, its snapshot
+# ensemble and each subspace method's ensemble
+MEMBERS = (["final", "snapshot"] + SUBSPACE_METHODS) if (SHIFT_CORRUPTIONS or OOD_SETS) else []
+SHIFT_MEMBERS = MEMBERS if SHIFT_CORRUPTIONS else []
+OOD_MEMBERS = MEMBERS if OOD_SETS else []
 CKA = config["cka"]
 CKA_ENABLED = CKA["enabled"]
 FINDINGS_ENABLED = config["findings"]["enabled"]
@@ -194,7 +202,7 @@ def snapshot_epochs():
 
 
 def solution_epochs(model):
-    return sorted({EPOCHS[-1], *late_epochs(model), *(snapshot_epochs() if SHIFT_MEMBERS else [])})
+    return sorted({EPOCHS[-1], *late_epochs(model), *(snapshot_epochs() if MEMBERS else [])})
 
 
 def get_solution_checkpoints(wildcards):
@@ -231,15 +239,50 @@ def get_solution_settings(wildcards):
             if SHIFT_MEMBERS
             else None
         ),
+        "ood": (
+            {
+                "sets": list(OOD_SETS),
+                "members": OOD_MEMBERS,
+                "samples": SHIFT["samples"],
+                "snapshot_epochs": snapshot_epochs(),
+            }
+            if OOD_MEMBERS
+            else None
+        ),
     }
 
 
 SOLUTION_OUTPUTS = {f"samples_{m}": SAMPLES.replace("{method}", m) for m in SUBSPACE_METHODS}
 SOLUTION_OUTPUTS.update({f"shift_{m}": SHIFT_PREDICTIONS.replace("{member}", m) for m in SHIFT_MEMBERS})
+SOLUTION_OUTPUTS.update({f"ood_{m}": OOD_PREDICTIONS.replace("{member}", m) for m in OOD_MEMBERS})
 
 
 def get_shift_sets(wildcards):
     return expand(SHIFT_SET, dataset=wildcards.dataset, corruption=SHIFT_CORRUPTIONS)
+
+
+def get_ood_sets(wildcards):
+    return expand(OOD_SET, dataset=wildcards.dataset, ood_set=list(OOD_SETS))
+
+
+def get_ood_spec(wildcards):
+    """The OOD set's config entry, with its size and seed resolved (default: the test set's size, seed 0)."""
+    spec = OOD_SETS[wildcards.ood_set]
+    return {**spec, "size": spec.get("size") or _test_size(wildcards), "seed": spec.get("seed", 0)}
+
+
+def get_ood_source(wildcards):
+    """The local file of an OOD set of kind file; else nothing."""
+    spec = OOD_SETS[wildcards.ood_set]
+    return [spec["path"]] if spec["kind"] == "file" else []
+
+
+def get_ood_inputs(wildcards):
+    """Named inputs of the OOD table: per member, its file of every seed."""
+    return {
+        m: expand(OOD_PREDICTIONS, dataset=wildcards.dataset, model=wildcards.model, member=m, seed=SEEDS)
+        for m in OOD_MEMBERS
+    }
 
 
 def get_shift_source(wildcards):
@@ -476,7 +519,7 @@ def checkpoint_images(wildcards):
 
 def solution_images(wildcards):
     """Forward passes of evaluate_solution: samples on val and test (with batch-norm re-estimation),
-    every shift member on every shift set."""
+    every member on every shift set and every OOD set (at most the test set's size unless set)."""
     sub = MODEL_CONFIG[wildcards.model]["subspace"]
     per_sample = _test_size(wildcards) + _val_size(wildcards) + _bn_images(wildcards, sub["bn_examples"])
     tries = sub["random"]["accept_tries"] if sub["random"]["accept_min_val_accuracy"] is not None else 1
@@ -490,7 +533,9 @@ def solution_images(wildcards):
         + len(snapshot_epochs())
         + sum(1 if m == "averaging" else (SHIFT["samples"] or sub["ensemble_samples"]) for m in SUBSPACE_METHODS)
     )
-    return samples * per_sample + (shift_members * sets * _test_size(wildcards) if SHIFT_MEMBERS else 0)
+    ood = sum(spec.get("size") or _test_size(wildcards) for spec in OOD_SETS.values()) if OOD_MEMBERS else 0
+    shift = sets * _test_size(wildcards) if SHIFT_MEMBERS else 0
+    return samples * per_sample + shift_members * (shift + ood)
 
 
 def landscape_images(wildcards):
@@ -569,6 +614,8 @@ def get_final_outputs():
         tables += ["interpolation", "interpolation_barriers"] + [f"plane_{p}" for p in PLANES]
     if SHIFT_CORRUPTIONS:
         tables.append("shift_metrics")
+    if OOD_MEMBERS:
+        tables += ["ood_metrics", "ood_histograms"]
     if CKA_ENABLED:
         tables += ["cka_seeds", "cka_trajectory"]
     if FINDINGS_ENABLED:

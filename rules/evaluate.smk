@@ -41,6 +41,7 @@ if SOLUTION_OUTPUTS:
             dataset=DATA,
             checkpoints=get_solution_checkpoints,
             shift_sets=get_shift_sets,
+            ood_sets=get_ood_sets,
         output:
             **SOLUTION_OUTPUTS,
         log:

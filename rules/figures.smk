@@ -43,6 +43,8 @@ FIGURES = {
                             "barriers": table("interpolation_barriers")}, {}, LANDSCAPE_ENABLED),
     "plane": Figure("6. Loss landscape", {"plane": table("plane_{plane}")}, COLORMAP, LANDSCAPE_ENABLED, "plane"),
     "shift": Figure("7. Dataset shift", {"metrics": table("shift_metrics")}, {}, bool(SHIFT_CORRUPTIONS)),
+    "ood": Figure("7. Dataset shift", {"metrics": table("ood_metrics"), "histograms": table("ood_histograms")}, {},
+                  bool(OOD_MEMBERS)),
     "cka": Figure("8. Representations", {"seeds": table("cka_seeds"), "trajectory": table("cka_trajectory")},
                   COLORMAP, CKA_ENABLED),
     "findings": Figure("0. Findings", {"findings": table("findings")}, {}, FINDINGS_ENABLED),

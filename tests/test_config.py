@@ -216,7 +216,11 @@ def test_schema_is_a_valid_draft_2020_12_schema_and_closed(schema):
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["$schema"].endswith("2020-12/schema")
     for where, sub in [("(top level)", schema), *iter_properties(schema)]:
-        if sub.get("type") == "object" and where != "per_model":
+        if sub.get("type") == "object" and "propertyNames" in sub:
+            # a mapping of names the user chooses (per_model, ood.sets): each entry closed
+            entry = sub["additionalProperties"]
+            assert entry.get("type") == "object" and entry.get("additionalProperties") is False, where
+        elif sub.get("type") == "object":
             assert sub.get("additionalProperties") is False, f"{where} accepts unknown keys"
     # per_model: only model names, each a closed mapping of partial sections.
     per_model = schema["properties"]["per_model"]
@@ -278,6 +282,11 @@ MALFORMED = [
     pytest.param({"landscape": {"interpolation": {"points": 1}}}, "landscape.interpolation.points",
                  id="interpolation-one-point"),
     pytest.param({"shift": {"corruptions": ["fog"]}}, "shift.corruptions.0", id="shift-unknown-corruption"),
+    pytest.param({"ood": {"sets": {"svhn": {"kind": "file"}}}}, "ood.sets.svhn.path", id="ood-file-without-path"),
+    pytest.param({"ood": {"sets": {"noise": {"kind": "uniform_noise", "path": "x.npz"}}}}, "ood.sets.noise.path",
+                 id="ood-path-on-generated-set"),
+    pytest.param({"ood": {"sets": {"noise": {"kind": "gaussian"}}}}, "ood.sets.noise.kind", id="ood-unknown-kind"),
+    pytest.param({"ood": {"sets": {"Bad-Name": {"kind": "uniform_noise"}}}}, "ood.sets", id="ood-bad-set-name"),
     pytest.param({"shift": {"severities": [0, 6]}}, "shift.severities", id="shift-severity-range"),
     pytest.param({"shift": {"cifar10c_path": "/data/CIFAR-10-C"}}, "shift.cifar10c_path", id="cifar10c-with-digits"),
     pytest.param({"cka": {"trajectory_seed": 9}}, "cka.trajectory_seed", id="cka-unknown-seed"),

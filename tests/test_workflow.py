@@ -23,12 +23,13 @@ BASE = "results/digits/small_cnn"
 TABLE_RULES = ["weight_cosine", "prediction_disagreement", "checkpoint_metrics", "confusion", "hard_examples",
                "misclassified_overlap", "function_space_tsne", "diversity_accuracy", "ensemble_metrics",
                "ensemble_by_epoch", "subspace_tsne", "subspace_diversity_points", "section5_ensembles",
-               "interpolation_barriers", "shift_metrics", "cka_seeds", "cka_trajectory", "findings", "reliability"]
+               "interpolation_barriers", "shift_metrics", "cka_seeds", "cka_trajectory", "findings", "reliability",
+               "ood_metrics"]
 PLANES = ["init_two_solutions", "radial"]  # the tiny config's default planes (two seeds)
 FIGURES = ["training_curves", "trajectory_similarity", "seed_similarity", "confusion_final", "confusion_epochs",
            "misclassified_overlap", "hard_examples", "function_space_tsne", "ensemble_size", "ensemble_by_epoch",
            "diversity_accuracy", "subspace_tsne", "section5_ensembles", "interpolation", "shift", "cka", "findings",
-           "reliability", *[f"plane_{p}" for p in PLANES]]
+           "reliability", "ood", *[f"plane_{p}" for p in PLANES]]
 METHODS = ["random", "averaging"]  # the tiny config's subspace methods
 MEMBERS = ["final", "snapshot", *METHODS]  # what the shift is evaluated for
 CORRUPTIONS = 6
@@ -39,6 +40,9 @@ SUBSPACE_DOWNSTREAM = ["subspace_tsne", "subspace_diversity_points", "section5_e
 PLOT_RULES = sorted({f"plot_{'plane' if f.startswith('plane_') else f}" for f in FIGURES})
 ANALYSIS_RULES = TABLE_RULES + PLOT_RULES
 SHIFT_DOWNSTREAM = ["shift_metrics", "plot_shift", *FINDINGS_RULES]
+OOD_DOWNSTREAM = ["ood_metrics", "plot_ood"]
+SOLUTION_DOWNSTREAM = SUBSPACE_DOWNSTREAM + SHIFT_DOWNSTREAM + OOD_DOWNSTREAM  # what reads evaluate_solution
+OOD_SETS = ["uniform_noise", "shuffled_pixels"]  # the default OOD sets
 CKA_RULES = ["cka_seeds", "cka_trajectory", "plot_cka"]
 # a changed config rewrites the resolved config (a local job of milliseconds)
 CONFIG_CHANGED = {"resolved_config": 1}
@@ -271,14 +275,14 @@ def test_rerun_evaluation_changes_only_what_it_must(run, tmp_path, override, cha
     assert sorted(p for p in before if after.get(p) != before[p]) == \
         sorted(f"{BASE}/seed{s}/{c}" for s in SEEDS for c in changed)
     new = sorted(set(after) - set(before))
-    assert new == (sorted(f"{BASE}/seed{s}/{k}/diagonal.parquet" for s in SEEDS for k in ("shift", "subspace"))
+    assert new == (sorted(f"{BASE}/seed{s}/{k}/diagonal.parquet" for s in SEEDS for k in ("ood", "shift", "subspace"))
                    if "methods" in override["subspace"] else [])
     jobs = planned_jobs(workdir, config)
     # what reads the changed or new files, and nothing else (shift_metrics reads only the shift
     # members, which a plane scale leaves alone)
     expected = rule_counts(SUBSPACE_DOWNSTREAM) | CONFIG_CHANGED | {"all": 1}
     if "methods" in override["subspace"]:
-        expected |= rule_counts(SHIFT_DOWNSTREAM)
+        expected |= rule_counts(SHIFT_DOWNSTREAM + OOD_DOWNSTREAM)
     assert jobs == expected
 
 
@@ -295,6 +299,35 @@ def test_rerun_landscape_changes_only_what_it_must(run, tmp_path):
     assert sorted(p for p in before if after.get(p) != before[p]) == [f"{BASE}/tables/interpolation.parquet"]
     assert planned_jobs(workdir, config) == {**rule_counts(["interpolation_barriers", "plot_interpolation",
                                                             *FINDINGS_RULES]), **CONFIG_CHANGED, "all": 1}
+
+
+def test_added_ood_set_reruns_only_its_jobs(run, tmp_path):
+    """A new OOD set: its data job, the runs' evaluate_solution (which rewrites every other product
+    byte for byte: only the OOD files change) and then only the OOD table and figure."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(run[0], workdir, symlinks=True)
+    sets = {name: {"kind": name} for name in OOD_SETS} | {"noise2": {"kind": "uniform_noise", "seed": 2}}
+    config = write_config(workdir, {"ood": {"sets": sets}}, name="override.yaml")
+    jobs = planned_jobs(workdir, config)
+    assert jobs == {"ood_data": 1, "evaluate_solution": 2, **CONFIG_CHANGED, "all": 1,
+                    **rule_counts(SOLUTION_DOWNSTREAM)}
+    before = sha256_tree(workdir)
+    snakemake(workdir, config, "--until", "evaluate_solution")
+    after = sha256_tree(workdir)
+    assert sorted(p for p in before if after.get(p) != before[p]) == \
+        sorted(f"{BASE}/seed{s}/ood/{m}.parquet" for s in SEEDS for m in ["final", "snapshot", *METHODS])
+    assert sorted(set(after) - set(before)) == ["results/digits/ood/noise2.npz"]
+    assert planned_jobs(workdir, config) == {**rule_counts(OOD_DOWNSTREAM), **CONFIG_CHANGED, "all": 1}
+    t = io.read_table(workdir / f"{BASE}/tables/ood_metrics.parquet").to_pandas()
+    assert set(t["set"]) == set(OOD_SETS)  # the table of the old sets, until ood_metrics reruns
+    snakemake(workdir, config, "--until", "ood_metrics")
+    t = io.read_table(workdir / f"{BASE}/tables/ood_metrics.parquet").to_pandas()
+    assert set(t["set"]) == {*OOD_SETS, "noise2"}
+    # even after two epochs the ensemble of both seeds tells noise from digits by its entropy (far
+    # above chance, 0.5), and one network's mutual information is exactly uninformative
+    both = t[(t.kind == "independent") & (t["size"] == 2) & (t["set"] == "noise2")].iloc[0]
+    single = t[(t.kind == "independent") & (t["size"] == 1) & (t["set"] == "noise2")].iloc[0]
+    assert both.auroc_entropy > 0.75 and single.auroc_mutual_information == 0.5
 
 
 def test_cifar10_tarball_through_the_dag(tmp_path):
@@ -361,14 +394,15 @@ def test_library_edits_rerun_only_the_rules_that_use_them(run, tmp_path):
 # checks what actually changes.
 PREDICTIONS_DOWNSTREAM = [r for r in ANALYSIS_RULES if r not in ("weight_cosine", "interpolation_barriers",
                                                                   "plot_interpolation", "plot_plane",
-                                                                  "shift_metrics", "plot_shift")]
+                                                                  "shift_metrics", "plot_shift", "ood_metrics",
+                                                                  "plot_ood")]
 SHIFT_TABLE = ["shift_metrics", "plot_shift"]
 LANDSCAPE_DOWNSTREAM = ["interpolation_barriers", "plot_interpolation", "plot_plane", *FINDINGS_RULES]
 
 
 @pytest.mark.parametrize("override, rules", [
     ({"ensembles": {"max_subsets": 1}}, ["ensemble_metrics", "plot_ensemble_size", "section5_ensembles",
-                                         "plot_section5_ensembles", *SHIFT_TABLE]),
+                                         "plot_section5_ensembles", *SHIFT_TABLE, *OOD_DOWNSTREAM]),
     ({"ensembles": {"ece_bins": 10}}, ["checkpoint_metrics", "plot_training_curves", "ensemble_metrics",
                                        "ensemble_by_epoch", "plot_ensemble_size", "plot_ensemble_by_epoch",
                                        "section5_ensembles", "plot_section5_ensembles", *SHIFT_TABLE,
@@ -381,14 +415,14 @@ LANDSCAPE_DOWNSTREAM = ["interpolation_barriers", "plot_interpolation", "plot_pl
                                                         "plot_seed_similarity", *FINDINGS_RULES]),
     ({"figures": {"gallery_size": 4}}, ["plot_hard_examples"]),
     ({"subspace": {"random": {"plane_scale": 3.0}}}, {"evaluate_solution": 2,
-                                                      **rule_counts(SUBSPACE_DOWNSTREAM + SHIFT_DOWNSTREAM)}),
+                                                      **rule_counts(SOLUTION_DOWNSTREAM)}),
     ({"subspace": {"methods": METHODS + ["diagonal"]}}, {"evaluate_solution": 2,
-                                                         **rule_counts(SUBSPACE_DOWNSTREAM + SHIFT_DOWNSTREAM)}),
+                                                         **rule_counts(SOLUTION_DOWNSTREAM)}),
     ({"landscape": {"plane": {"resolution": 3}}}, {"landscape": 1, **rule_counts(LANDSCAPE_DOWNSTREAM)}),
     ({"landscape": {"interpolation": {"points": 3}}}, {"landscape": 1, **rule_counts(LANDSCAPE_DOWNSTREAM)}),
     ({"shift": {"severities": [2]}}, {"shift_data": CORRUPTIONS, "evaluate_solution": 2,
-                                      **rule_counts(SUBSPACE_DOWNSTREAM + SHIFT_DOWNSTREAM)}),
-    ({"shift": {"samples": 1}}, {"evaluate_solution": 2, **rule_counts(SUBSPACE_DOWNSTREAM + SHIFT_DOWNSTREAM)}),
+                                      **rule_counts(SOLUTION_DOWNSTREAM)}),
+    ({"shift": {"samples": 1}}, {"evaluate_solution": 2, **rule_counts(SOLUTION_DOWNSTREAM)}),
     ({"cka": {"batch_size": 40}}, {"evaluate_checkpoints": 2, **rule_counts(PREDICTIONS_DOWNSTREAM)}),
 ], ids=["ensemble-subsets", "ece-bins", "tsne", "diversity-reference", "cosine-parameters", "gallery",
         "one-method-scale", "added-method", "plane-resolution", "interpolation-points", "shift-severities",

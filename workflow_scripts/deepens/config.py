@@ -221,6 +221,11 @@ def _cross_checks(config) -> list[str]:
     if cka["enabled"] and cka["test_points"] < cka["batch_size"]:
         problems.append(f"config key 'cka.test_points': {cka['test_points']} must be at least cka.batch_size "
                         f"({cka['batch_size']}): CKA is computed over whole minibatches")
+    for name, spec in config["ood"]["sets"].items():
+        if (spec["kind"] == "file") != bool(spec.get("path")):
+            problems.append(f"config key 'ood.sets.{name}.path': "
+                            + ("a file set needs the path of its .npz or .mat file" if spec["kind"] == "file"
+                               else f"only sets of kind file read a path, not {spec['kind']!r}"))
     if config["shift"]["cifar10c_path"] and ds["name"] != "cifar10":
         problems.append(f"config key 'shift.cifar10c_path' is only used with dataset.name cifar10, not {ds['name']!r}")
     from matplotlib import colormaps

@@ -74,14 +74,18 @@ def shift_table(corruption, severity, labels, probs, log_prob_label=None, member
 class ShiftMember:
     """One member under shift: predictions of its weight vectors accumulated over the clean test
     set and every shift set (probabilities averaged, label log-probabilities log-mean-exp'd,
-    entropies averaged)."""
+    entropies averaged), and over every out-of-distribution set (deepens.ood: images without
+    labels; probabilities and entropies only)."""
 
-    def __init__(self, name, x_test, y_test, shift_sets: dict):
+    def __init__(self, name, x_test, y_test, shift_sets: dict, ood_sets: dict | None = None):
         self.name, self.labels, self.count = name, np.asarray(y_test), 0
         self.inputs = [(CLEAN, 0, x_test)] + [(c, int(sev), s["images"][i]) for c, s in shift_sets.items()
                                              for i, sev in enumerate(s["severities"])]
+        self.ood = list((ood_sets or {}).items())
         n, self._sums, self._logp, self._entropy = len(self.labels), None, None, None
         self._n = n
+        self._ood_sums = [0.0 for _ in self.ood]
+        self._ood_entropy = [np.zeros(len(x)) for _, x in self.ood]
 
     def add(self, predict, clean=None):
         """Add the weight vector the model holds: predict(images, labels) -> (probs, log p_y);
@@ -95,6 +99,10 @@ class ShiftMember:
             self._sums[i] += probs
             self._logp[i] = np.logaddexp(self._logp[i], logp)
             self._entropy[i] += entropy(probs)
+        for i, (_, x) in enumerate(self.ood):
+            probs, _ = predict(x, np.zeros(len(x), np.int64))  # no labels: the label term is unused
+            self._ood_sums[i] = self._ood_sums[i] + probs
+            self._ood_entropy[i] += entropy(probs)
         self.count += 1
 
     def clean_accuracy(self) -> float:
@@ -108,6 +116,18 @@ class ShiftMember:
                  for i, (name, sev, _) in enumerate(self.inputs)]
         table = pa.concat_tables(parts)
         return table.add_column(0, "samples", pa.array(np.full(table.num_rows, self.count, np.int32)))
+
+    def ood_table(self) -> pa.Table:
+        """The member on the clean test set (set "in_distribution") and every OOD set: keys
+        (set, example), float32 probabilities, member_entropy; `samples` as in table()."""
+        from .ood import IN_DISTRIBUTION, ood_table
+
+        if not self.count:
+            raise ValueError(f"shift member {self.name}: no weight vectors were added")
+        sets = [(IN_DISTRIBUTION, self._sums[0], self._entropy[0])]
+        sets += [(name, s, e) for (name, _), s, e in zip(self.ood, self._ood_sums, self._ood_entropy)]
+        return ood_table([(name, (s / self.count).astype(np.float32), e / self.count) for name, s, e in sets],
+                         self.count)
 
 
 def read_shift_predictions(path):

@@ -239,17 +239,20 @@ def sample_method(run: SolutionRun, method, settings: dict, shift: ShiftMember |
 def evaluate_solution(*, dataset, checkpoint_paths: dict, final_epoch, seed, late_epochs, methods: dict,
                       sample_paths: dict, shift_sets: dict | None, shift_paths: dict, shift_samples, snapshot_epochs,
                       batch_size, intra_op_threads, inter_op_threads, rank=None, recompute_batch_norm=True,
-                      bn_examples=2000, provenance=lambda output: {}, log=print):
-    """Write every method's samples table (sample_paths[method]) and every shift member's table
-    (shift_paths[member]: final, snapshot, methods; none when shift_sets is None).
+                      bn_examples=2000, ood_sets: dict | None = None, ood_paths: dict | None = None,
+                      provenance=lambda output: {}, log=print):
+    """Write every method's samples table (sample_paths[method]), every shift member's table
+    (shift_paths[member]: final, snapshot, methods; none when shift_sets is None) and every
+    member's OOD table (ood_paths[member]; none without ood_sets).
 
     methods: method -> its settings (ensemble/plane samples and scales, acceptance).
-    shift_sets: corruption -> shift.load_shift_set dict.
-    provenance: output name ("samples_<method>", "shift_<member>") -> the provenance it records.
+    shift_sets: corruption -> shift.load_shift_set dict; ood_sets: name -> images (ood.load_ood_set).
+    provenance: output name ("samples_<method>", "shift_<member>", "ood_<member>") -> its provenance.
     """
     for method, settings in methods.items():
         check_method_settings(method, settings)
-    missing = sorted(set(map(int, snapshot_epochs)) - set(map(int, checkpoint_paths))) if shift_sets else []
+    members = shift_sets is not None or bool(ood_sets)
+    missing = sorted(set(map(int, snapshot_epochs)) - set(map(int, checkpoint_paths))) if members else []
     if missing:
         raise ValueError(f"the snapshot member needs the checkpoints of epochs {missing}; "
                          f"got {sorted(checkpoint_paths)}")
@@ -259,12 +262,15 @@ def evaluate_solution(*, dataset, checkpoint_paths: dict, final_epoch, seed, lat
                       bn_examples=bn_examples, log=log)
 
     def member(name):
-        return None if shift_sets is None else ShiftMember(name, dataset.x_test, dataset.y_test, shift_sets)
+        return ShiftMember(name, dataset.x_test, dataset.y_test, shift_sets or {}, ood_sets) if members else None
 
     def finish(m):
         if m is not None:
-            write_table(m.table(), shift_paths[m.name], provenance(f"shift_{m.name}"))
-            log(f"shift member {m.name}: {m.count} weight vector(s), clean accuracy {m.clean_accuracy():.4f}")
+            if shift_sets is not None:
+                write_table(m.table(), shift_paths[m.name], provenance(f"shift_{m.name}"))
+            if ood_sets:
+                write_table(m.ood_table(), ood_paths[m.name], provenance(f"ood_{m.name}"))
+            log(f"member {m.name}: {m.count} weight vector(s), clean accuracy {m.clean_accuracy():.4f}")
 
     for name, epochs in (("final", [run.final_epoch]), ("snapshot", list(snapshot_epochs))):
         m = member(name)
