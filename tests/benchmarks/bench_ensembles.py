@@ -1,6 +1,7 @@
 """Benchmark the ensemble tables (and the existing disagreement table) on synthetic predictions.
 
-Full size: 10 seeds x 41 checkpoints x 10,000 test points x 10 classes; --small: 3 seeds x 6.
+Full size: 10 seeds x 41 checkpoints x 10,000 test points x 10 classes (and 500 validation points,
+which temperature scaling is fitted on, as the CIFAR-10 validation split); --small: 3 seeds x 6.
 Each table is built in a fresh spawned process, so its wall time and peak RSS
 (getrusage ru_maxrss) are its own, not inflated by data generation or the other tables.
 Prints one JSON line.
@@ -31,18 +32,20 @@ TABLES = {"ensemble_metrics_table": ensembles.ensemble_metrics_table,
           "hard_examples_table": errors.hard_examples_table}
 
 
-def write_runs(directory, seeds, checkpoints, n, c, rng_seed=0):
-    """Softmax of Gaussian logits whose label margin grows with the epoch (float32 rows)."""
+def write_runs(directory, seeds, checkpoints, n, c, rng_seed=0, n_val=500):
+    """Softmax of Gaussian logits whose label margin grows with the epoch (float32 rows), on the
+    test split (n points) and the val split (n_val)."""
     rng = np.random.default_rng(rng_seed)
-    labels = rng.integers(0, c, n)
+    labels = {"test": rng.integers(0, c, n), "val": rng.integers(0, c, n_val)}
     paths = []
     for s in range(seeds):
         parts = []
         for e in range(checkpoints):
-            logits = rng.standard_normal((n, c), np.float32)
-            logits[np.arange(n), labels] += 3.0 * e / max(1, checkpoints - 1)
-            p = np.exp(logits - logits.max(axis=1, keepdims=True))
-            parts.append(io.predictions_table("test", e, labels, p / p.sum(axis=1, keepdims=True)))
+            for split, y in labels.items():
+                logits = rng.standard_normal((len(y), c), np.float32)
+                logits[np.arange(len(y)), y] += 3.0 * e / max(1, checkpoints - 1)
+                p = np.exp(logits - logits.max(axis=1, keepdims=True))
+                parts.append(io.predictions_table(split, e, y, p / p.sum(axis=1, keepdims=True)))
         paths.append(Path(directory) / f"seed{s}.parquet")
         io.write_table(io.pa.concat_tables(parts), paths[-1], {})
     return [str(p) for p in paths]

@@ -6,7 +6,6 @@ final predictions for the diversity plane.
 """
 import numpy as np
 import pyarrow as pa
-from sklearn.manifold import TSNE
 
 from .io import iter_runs
 
@@ -31,6 +30,10 @@ def embed(vectors, perplexity, seed, max_iter, log=print) -> tuple[np.ndarray, f
     p_eff = float(min(perplexity, (k - 1) / 3))
     if p_eff < perplexity:
         log(f"perplexity {perplexity} clipped to {p_eff:.4g} for {k} checkpoints")
+    # imported here: scikit-learn (with SciPy) takes 0.8 s to import, which every figure and table
+    # that only needs this module's other functions would pay
+    from sklearn.manifold import TSNE
+
     method = "exact" if k <= EXACT_TSNE_MAX_ROWS else "barnes_hut"
     tsne = TSNE(n_components=2, perplexity=p_eff, random_state=seed, init="pca",
                 max_iter=max_iter, method=method)
