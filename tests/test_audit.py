@@ -238,6 +238,8 @@ def test_assess_reports_config_differs_even_for_identical_content(tmp_path):
     ("results/digits/small_cnn/seed1/subspace/random.parquet", "samples"),
     ("results/digits/shift/contrast.npz", "shift_set"),
     ("results/digits/small_cnn/seed1/shift/final.parquet", "shift_predictions"),
+    ("results/digits/ood/uniform_noise.npz", "ood_set"),
+    ("results/digits/small_cnn/seed1/ood/random.parquet", "ood_predictions"),
     ("results/digits/small_cnn/seed0/representations.h5", "representations"),
     ("results/digits/small_cnn/figures/ensemble_size.pdf", "figure"),
     ("results/digits/small_cnn/figures/ensemble_size.png", "figure"),

@@ -5,9 +5,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from deepens import io, metrics
+from deepens.calibration import fit_temperature, log_predictive
 from deepens.ensembles import subsets
 from deepens.io import ArtifactError
-from deepens.shift import CLEAN, load_shift_set, read_shift_predictions, save_shift_set, shift_table
+from deepens.shift import CLEAN, VALIDATION, load_shift_set, read_shift_predictions, save_shift_set, shift_table
 from deepens.shift_analysis import shift_metrics_table
 
 BASE = "results/digits/small_cnn"
@@ -30,8 +31,13 @@ def test_shift_set_round_trip_and_checks(tmp_path):
         save_shift_set(tmp_path / "t.npz", images.astype(np.float32), [1, 4], labels, {})
 
 
-def _member_file(path, probs_by_key, labels, samples=1):
+def _member_file(path, probs_by_key, labels, samples=1, val=None):
+    """A member's shift file; val = (probs, labels) of its validation rows (random when None)."""
+    if val is None:
+        rng = np.random.default_rng(len(labels))
+        val = (_random_probs(rng, 12, probs_by_key[(CLEAN, 0)].shape[1]), rng.integers(0, 3, 12))
     parts = [shift_table(c, s, labels, p) for (c, s), p in probs_by_key.items()]
+    parts.append(shift_table(VALIDATION, 0, val[1], val[0]))
     t = pa.concat_tables(parts)
     io.write_table(t.add_column(0, "samples", pa.array(np.full(t.num_rows, samples, np.int32))), path, {})
 
@@ -48,14 +54,16 @@ def test_metrics_table_against_direct_scores(tmp_path):
     keys = [(CLEAN, 0), ("contrast", 1), ("contrast", 5)]
     final = {s: {k: _random_probs(rng, n, c) for k in keys} for s in seeds}
     rand = {s: {k: _random_probs(rng, n, c) for k in keys} for s in seeds}
+    val_labels = rng.integers(0, c, 30)
+    val = {s: _random_probs(rng, 30, c) for s in seeds}
     paths = {"final": [], "random": []}
     for member, data, samples in (("final", final, 1), ("random", rand, 7)):
         for s in seeds:
             path = tmp_path / f"{member}{s}.parquet"
-            _member_file(path, data[s], labels, samples)
+            _member_file(path, data[s], labels, samples, val=(val[s], val_labels))
             paths[member].append(path)
     read, count = read_shift_predictions(paths["random"][0])
-    assert count == 7 and sorted(read) == sorted(keys)
+    assert count == 7 and sorted(read) == sorted(keys + [(VALIDATION, 0)])
     assert np.array_equal(read[("contrast", 5)]["probs"], rand[3][("contrast", 5)])
 
     table = shift_metrics_table(paths, seeds, max_subsets=100, subset_seed=0, bins=15).to_pandas()
@@ -66,6 +74,14 @@ def test_metrics_table_against_direct_scores(tmp_path):
             expected = metrics.scores(final[s][key], labels)
             for m in ("accuracy", "nll", "brier", "ece"):
                 assert row[m] == pytest.approx(expected[m], rel=1e-9, abs=1e-12), (key, s, m)
+            # calibrated: the temperature of this seed's validation rows, applied to this test set
+            v = val[s].astype(np.float64)
+            t = fit_temperature(log_predictive(v[None], val_labels, np.log(v[np.arange(30), val_labels])[None]),
+                                val_labels)[0]
+            assert row.temperature == pytest.approx(t, rel=1e-12)
+            scaled = final[s][key].astype(np.float64) ** (1 / t)
+            scaled /= scaled.sum(axis=1, keepdims=True)
+            assert row.nll_calibrated == pytest.approx(metrics.nll(scaled, labels), rel=1e-6)
             row = at[(at.kind == "random alone") & (at.seed == s)].iloc[0]
             assert row["size"] == 7 and row.accuracy == metrics.accuracy(rand[s][key], labels)
         # the ensemble of all three seeds (one subset), and the size-2 mean over its three subsets
@@ -144,6 +160,11 @@ def test_snapshot_member_is_the_mean_of_the_last_checkpoints(tiny_run):
         clean = preds[(CLEAN, 0)]
         np.testing.assert_allclose(clean["probs"], run.probs[rows].astype(np.float64).mean(axis=0), rtol=0, atol=2e-7)
         assert np.array_equal(clean["labels"], run.labels)
+        # its validation rows (which temperature scaling is fitted on): the same checkpoints on val
+        val = io.read_predictions(workdir / BASE / f"seed{seed}/predictions.parquet", "val")
+        np.testing.assert_allclose(preds[(VALIDATION, 0)]["probs"], val.probs[rows].astype(np.float64).mean(axis=0),
+                                   rtol=0, atol=2e-7)
+        assert np.array_equal(preds[(VALIDATION, 0)]["labels"], val.labels)
 
 
 @pytest.mark.parametrize("method, samples", [("random", 2), ("averaging", 1)])

@@ -72,9 +72,15 @@ def calibrated_scores(val, test, bins=15) -> dict:
 
     val, test: (probs B x N x C, labels N, log_prob_label B x N). Returns (B,) arrays:
     temperature, nll_calibrated, brier_calibrated, ece_calibrated (accuracy is unchanged)."""
+    return scaled_scores(test, fit_temperature(log_predictive(*val), val[1]), bins)
+
+
+def scaled_scores(test, temperature, bins=15) -> dict:
+    """The calibrated scores of B predictive distributions `test` (as in calibrated_scores) at
+    given temperatures (B,)."""
     from .ensembles import batched_scores
 
-    t = fit_temperature(log_predictive(*val), val[1])
+    t = np.asarray(temperature, np.float64)
     scaled = scaled_log_probs(log_predictive(*test), t)
     labels = np.asarray(test[1])
     got = batched_scores(np.exp(scaled), labels, bins, scaled[:, np.arange(len(labels)), labels])

@@ -23,7 +23,7 @@ import pyarrow as pa
 from . import findings
 from .io import ArtifactError, iter_runs, read_samples, read_table
 from .landscape import barriers_table
-from .shift import read_shift_predictions
+from .shift import VALIDATION, read_shift_predictions
 
 
 def _cosines(table, seeds, late, final):
@@ -71,7 +71,7 @@ def _init_rises(curves):
 
 def _shift_sets(paths):
     runs = [read_shift_predictions(p)[0] for p in paths]
-    keys = sorted(runs[0])
+    keys = sorted(k for k in runs[0] if k[0] != VALIDATION)  # the test sets: clean and shifted
     return {k: (np.stack([r[k]["probs"] for r in runs]), np.stack([r[k]["log_prob_label"] for r in runs]))
             for k in keys}, runs[0][keys[0]]["labels"]
 

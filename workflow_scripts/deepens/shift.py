@@ -11,7 +11,9 @@ evaluate_solution job, deepens.nets.subspace_sampling):
 - a subspace method: the mean softmax of its first `samples` ENSEMBLE samples -- the very weight
   vectors of the run's subspace sample table -- i.e. that run's subspace ensemble;
 - "averaging": the weight average of the late checkpoints.
-Output: one long table per (run, member), keys (corruption, severity, example), the label, the
+Output: one long table per (run, member), keys (corruption, severity, example) -- corruption
+"clean" is the clean test set, "validation" the validation split (which temperature scaling is
+fitted on) -- the label, the
 member's log-probability of the label (log-mean-exp over its weight vectors), `member_entropy`
 (the mean over its weight vectors of their predictive entropy, for the Jensen-Shannon diversity)
 and float32 probabilities prob_0..prob_{C-1}; `samples` says how many weight vectors were averaged.
@@ -25,6 +27,7 @@ import pyarrow as pa
 from .io import ArtifactError, atomic_path, log_probs_of, predictions_table, probabilities, read_table
 
 CLEAN = "clean"
+VALIDATION = "validation"  # a member's predictions on the validation split, for temperature scaling
 
 
 def save_shift_set(path, images, severities, labels, meta: dict):
@@ -77,26 +80,28 @@ class ShiftMember:
     entropies averaged), and over every out-of-distribution set (deepens.ood: images without
     labels; probabilities and entropies only)."""
 
-    def __init__(self, name, x_test, y_test, shift_sets: dict, ood_sets: dict | None = None):
+    def __init__(self, name, x_test, y_test, shift_sets: dict, ood_sets: dict | None = None, val=None):
+        """val: (x_val, y_val), the validation split, stored as corruption VALIDATION (severity 0)
+        for temperature scaling."""
         self.name, self.labels, self.count = name, np.asarray(y_test), 0
-        self.inputs = [(CLEAN, 0, x_test)] + [(c, int(sev), s["images"][i]) for c, s in shift_sets.items()
-                                             for i, sev in enumerate(s["severities"])]
+        self.inputs = [(CLEAN, 0, x_test, self.labels)]
+        self.inputs += [(c, int(sev), s["images"][i], self.labels) for c, s in shift_sets.items()
+                        for i, sev in enumerate(s["severities"])]
+        if val is not None:
+            self.inputs.append((VALIDATION, 0, val[0], np.asarray(val[1])))
         self.ood = list((ood_sets or {}).items())
-        n, self._sums, self._logp, self._entropy = len(self.labels), None, None, None
-        self._n = n
+        self._sums = [0.0 for _ in self.inputs]
+        self._logp = [np.full(len(y), -np.inf) for *_, y in self.inputs]
+        self._entropy = [np.zeros(len(y)) for *_, y in self.inputs]
         self._ood_sums = [0.0 for _ in self.ood]
         self._ood_entropy = [np.zeros(len(x)) for _, x in self.ood]
 
     def add(self, predict, clean=None):
         """Add the weight vector the model holds: predict(images, labels) -> (probs, log p_y);
         `clean` = its (probs, log p_y) on the clean test set when already computed."""
-        for i, (name, _, x) in enumerate(self.inputs):
-            probs, logp = clean if (name == CLEAN and clean is not None) else predict(x, self.labels)
-            if self._sums is None:
-                self._sums = np.zeros((len(self.inputs), *probs.shape))
-                self._logp = np.full((len(self.inputs), self._n), -np.inf)
-                self._entropy = np.zeros((len(self.inputs), self._n))
-            self._sums[i] += probs
+        for i, (name, _, x, labels) in enumerate(self.inputs):
+            probs, logp = clean if (name == CLEAN and clean is not None) else predict(x, labels)
+            self._sums[i] = self._sums[i] + probs
             self._logp[i] = np.logaddexp(self._logp[i], logp)
             self._entropy[i] += entropy(probs)
         for i, (_, x) in enumerate(self.ood):
@@ -111,9 +116,9 @@ class ShiftMember:
     def table(self) -> pa.Table:
         if not self.count:
             raise ValueError(f"shift member {self.name}: no weight vectors were added")
-        parts = [shift_table(name, sev, self.labels, (self._sums[i] / self.count).astype(np.float32),
+        parts = [shift_table(name, sev, labels, (self._sums[i] / self.count).astype(np.float32),
                              self._logp[i] - np.log(self.count), self._entropy[i] / self.count)
-                 for i, (name, sev, _) in enumerate(self.inputs)]
+                 for i, (name, sev, _, labels) in enumerate(self.inputs)]
         table = pa.concat_tables(parts)
         return table.add_column(0, "samples", pa.array(np.full(table.num_rows, self.count, np.int32)))
 

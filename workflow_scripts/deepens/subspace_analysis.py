@@ -11,7 +11,14 @@ N x C means and final predictions for the ensembles).
 import numpy as np
 import pyarrow as pa
 
-from .calibration import CALIBRATED, calibrated_scores, deep_ensemble_equivalent
+from .calibration import (
+    CALIBRATED,
+    calibrated_scores,
+    deep_ensemble_equivalent,
+    fit_temperature,
+    log_predictive,
+    scaled_scores,
+)
 from .ensembles import SCORES, cumulative_log_probs, mean_entropy, score, subset_ensembles, subsets
 from .function_space import diversity_points, embed, test_subset
 from .io import ArtifactError, iter_runs, read_predictions, read_samples
@@ -145,12 +152,24 @@ def _aggregate(kind, method, size, scores) -> dict:
     return row
 
 
+def subset_temperatures(val, max_subsets, subset_seed, block=32) -> dict:
+    """{k: (B,) temperatures} of the ensembles of every k-subset (subset_ensemble_rows' subsets) of
+    the members `val` (S x N x C probs, labels, S x N log p_y on the validation split)."""
+    s, out = len(val[0]), {}
+    for k in range(1, s + 1):
+        chosen = subsets(s, k, max_subsets, subset_seed + k)
+        out[k] = np.concatenate([fit_temperature(log_predictive(*subset_ensembles(*val, chosen[i:i + block])), val[1])
+                                 for i in range(0, len(chosen), block)])
+    return out
+
+
 def subset_ensemble_rows(kind, method, members, labels, max_subsets, subset_seed, bins, block, log_probs,
-                         member_entropy, val=None):
+                         member_entropy, val=None, temperatures=None):
     """Ensembles of k of the S members (S x N x C; log p_y S x N; mean entropy of the weight
     vectors behind each member, S), k = 1..S, over the subsets that
     ensembles.ensemble_metrics_table uses; one aggregated row per k. With `val` (the members'
-    S x N' x C probs, labels, S x N' log p_y on the validation split) also the calibrated scores."""
+    S x N' x C probs, labels, S x N' log p_y on the validation split) also the calibrated scores,
+    or with `temperatures` (subset_temperatures of that val, fitted once for many test sets)."""
     s = len(members)
     member_entropy = np.asarray(member_entropy, np.float64)
     rows = []
@@ -164,6 +183,8 @@ def subset_ensemble_rows(kind, method, members, labels, max_subsets, subset_seed
             scores["diversity"] = mean_entropy(ens[0]) - member_entropy[idx].mean(axis=1)
             if val is not None:
                 scores.update(calibrated_scores(subset_ensembles(*val, idx), ens, bins))
+            elif temperatures is not None:
+                scores.update(scaled_scores(ens, temperatures[k][start:start + block], bins))
             parts.append(scores)
         rows.append(_aggregate(kind, method, k, {x: np.concatenate([p[x] for p in parts]) for x in parts[0]}))
     return rows
@@ -242,7 +263,7 @@ def section5_ensembles_table(prediction_paths, sample_paths, seeds, max_subsets=
             have = [r for r in per_run if len(r["accuracy"]) >= m]
             rows.append(_aggregate(f"{method} alone", method, m, {x: np.array([r[x][m - 1] for r in have])
                                                                   for x in have[0]}))
-    return _section5_table(add_dee(rows), calibrated=True)
+    return _section5_table(add_dee(rows), calibrated=True, dee=True)
 
 
 def add_dee(rows):
@@ -255,13 +276,14 @@ def add_dee(rows):
     return rows
 
 
-def section5_schema(extra=(), calibrated=False) -> pa.Schema:
-    cal = [*[(x, pa.float64()) for x in (*CALIBRATED, "dee")], ("dee_censored", pa.bool_())] if calibrated else []
+def section5_schema(extra=(), calibrated=False, dee=False) -> pa.Schema:
+    cal = [(x, pa.float64()) for x in CALIBRATED] if calibrated else []
+    cal += [("dee", pa.float64()), ("dee_censored", pa.bool_())] if dee else []
     return pa.schema([*extra, ("kind", pa.string()), ("method", pa.string()), ("size", pa.int32()),
                       ("n_combinations", pa.int64()), *[(x, pa.float64()) for x in SECTION5_SCORES],
                       *[(f"{x}_{b}", pa.float64()) for x in RANGED for b in ("min", "max")], *cal])
 
 
-def _section5_table(rows, extra=(), calibrated=False) -> pa.Table:
-    schema = section5_schema(extra, calibrated)
+def _section5_table(rows, extra=(), calibrated=False, dee=False) -> pa.Table:
+    schema = section5_schema(extra, calibrated, dee)
     return pa.table({f.name: pa.array([r[f.name] for r in rows], f.type) for f in schema}, schema=schema)

@@ -14,7 +14,7 @@ from ..io import PROVENANCE_KEY
 
 PROVENANCE_ATTR = PROVENANCE_KEY.decode()
 KINDS = ("dataset", "checkpoint", "history", "predictions", "samples", "shift_set", "shift_predictions",
-         "representations", "table", "figure", "config", "other")
+         "ood_set", "ood_predictions", "representations", "table", "figure", "config", "other")
 FIGURE_SUFFIXES = {".png", ".pdf", ".svg"}
 
 
@@ -35,6 +35,11 @@ def artifact_kind(path) -> str:
             return "shift_set"  # one corruption of the test set at every severity
         if p.suffix == ".parquet":
             return "shift_predictions"  # one member of a run on every shift set
+    if p.parent.name == "ood":
+        if p.suffix == ".npz":
+            return "ood_set"  # an out-of-distribution set of images
+        if p.suffix == ".parquet":
+            return "ood_predictions"  # one member of a run on every OOD set
     if name == "representations.h5":
         return "representations"  # a run's CKA features
     if name == "resolved_config.yaml":

@@ -262,7 +262,10 @@ def evaluate_solution(*, dataset, checkpoint_paths: dict, final_epoch, seed, lat
                       bn_examples=bn_examples, log=log)
 
     def member(name):
-        return ShiftMember(name, dataset.x_test, dataset.y_test, shift_sets or {}, ood_sets) if members else None
+        if not members:
+            return None
+        return ShiftMember(name, dataset.x_test, dataset.y_test, shift_sets or {}, ood_sets,
+                           val=(dataset.x_val, dataset.y_val) if shift_sets is not None else None)
 
     def finish(m):
         if m is not None:
