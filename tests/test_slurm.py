@@ -47,7 +47,7 @@ DAEMON_PIDFILES = {"slurmctld": "/run/slurmctld.pid", "slurmd": "/run/slurmd.pid
 # Rules that are neither GPU jobs nor analysis: one job per dataset upstream of everything
 # (a localrule: it runs on the submit host, which has the network and the data), and the
 # target rule (a local no-op). Neither is ever submitted.
-UPSTREAM_RULES = {"prepare_dataset", "shift_data", "resolved_config"}
+LOCAL_RULES = {"prepare_dataset", "shift_data", "ood_data", "resolved_config"}  # data made where Snakemake runs
 TARGET_RULES = {"all"}
 # Values the CI overlay may change (site values); everything else must equal profiles/slurm.
 SITE_SET_RESOURCES = {"gpu", "slurm_partition"}
@@ -83,8 +83,21 @@ def gpu_rules() -> set[str]:
     return {name for name, src in workflow_rules().items() if "get_tensorflow_env" in src}
 
 
+def declared_local_rules() -> set[str]:
+    """The rules the workflow declares `localrules:` (they never reach SLURM)."""
+    names = set()
+    for path in sorted((ROOT / "rules").glob("*.smk")):
+        for block in re.findall(r"^localrules:\n((?:[ \t]+\w+,?[ \t]*\n)+)", path.read_text(), re.M):
+            names |= set(re.findall(r"\w+", block))
+    return names
+
+
+def test_local_rules_are_the_data_preparation():
+    assert declared_local_rules() == LOCAL_RULES
+
+
 def analysis_rules() -> set[str]:
-    return set(workflow_rules()) - gpu_rules() - UPSTREAM_RULES - TARGET_RULES
+    return set(workflow_rules()) - gpu_rules() - LOCAL_RULES - TARGET_RULES
 
 
 # ---------------------------------------------------------------- static checks ----
@@ -362,7 +375,9 @@ def slurm_run(cluster, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("slurm")
     # no subspace sampling, landscape, shift or CKA: their TensorFlow jobs get the same
     # set-resources as train/evaluate_checkpoints (checked statically above) and would add minutes
-    # (the weight average only: the run's evaluation group then holds both evaluation jobs)
+    # (the weight average only: the run's evaluation group then holds both evaluation jobs); the
+    # default OOD sets stay (local data jobs, members predicted in evaluate_solution, a table and a
+    # figure in the analysis groups)
     config = write_config(workdir, {"subspace": {"methods": ["averaging"]}, "landscape": {"enabled": False},
                                     "shift": {"corruptions": []}, "cka": {"enabled": False}})
     t0 = time.monotonic()
@@ -381,7 +396,7 @@ def test_every_job_went_through_sbatch(slurm_run):
     assert {rec["name"] for rec in jobs.values()} == {next(iter(jobs.values()))["name"]}, \
         "one snakemake run = one run uuid as the SLURM job name"
     assert all(rec["state"] == "COMPLETED" for rec in jobs.values()), jobs
-    local = TARGET_RULES | UPSTREAM_RULES
+    local = TARGET_RULES | LOCAL_RULES
     in_groups = sum(len(runtimes) for runtimes in groups.values())
     single = {rule: n for rule, n in planned.items() if rule not in local and rule != "train"}
     assert sum(single.values()) == in_groups, (single, groups)   # every non-training job is in a group
