@@ -14,6 +14,7 @@ rule evaluate_checkpoints:
         "logs/evaluate_checkpoints/{dataset}/{model}/seed{seed}.log",
     benchmark:
         "benchmarks/evaluate_checkpoints/{dataset}/{model}/seed{seed}.tsv"
+    priority: PRIORITY["evaluate_checkpoints"]
     group:
         evaluation_group()
     conda:
@@ -48,6 +49,7 @@ if SOLUTION_OUTPUTS:
             "logs/evaluate_solution/{dataset}/{model}/seed{seed}.log",
         benchmark:
             "benchmarks/evaluate_solution/{dataset}/{model}/seed{seed}.tsv"
+        priority: PRIORITY["evaluate_solution"]
         group:
             evaluation_group()
         conda:

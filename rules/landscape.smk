@@ -13,6 +13,7 @@ rule landscape:
         "logs/landscape/{dataset}/{model}.log",
     benchmark:
         "benchmarks/landscape/{dataset}/{model}.tsv"
+    priority: PRIORITY["landscape"]
     conda:
         get_tensorflow_env
     threads: get_train_threads

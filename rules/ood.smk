@@ -17,6 +17,7 @@ rule ood_data:
         "logs/ood_data/{dataset}/{ood_set}.log",
     benchmark:
         "benchmarks/ood_data/{dataset}/{ood_set}.tsv"
+    priority: PRIORITY["ood_data"]
     conda:
         "../envs/analysis.yaml"
     threads: 1

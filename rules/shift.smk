@@ -17,6 +17,7 @@ rule shift_data:
         "logs/shift_data/{dataset}/{corruption}.log",
     benchmark:
         "benchmarks/shift_data/{dataset}/{corruption}.tsv"
+    priority: PRIORITY["shift_data"]
     conda:
         "../envs/analysis.yaml"
     threads: 1

@@ -9,6 +9,7 @@ rule train:
         timing="logs/train/{dataset}/{model}/seed{seed}.timing.tsv",
     benchmark:
         "benchmarks/train/{dataset}/{model}/seed{seed}.tsv"
+    priority: PRIORITY["train"]
     conda:
         get_tensorflow_env
     threads: get_train_threads
