@@ -96,8 +96,9 @@ def ood_table(sets, samples) -> pa.Table:
     return pa.concat_tables(parts)
 
 
-def read_ood_predictions(path) -> dict:
-    """{set: {"probs": N x C, "member_entropy": N}} of one member's OOD file (in_distribution included)."""
+def read_ood_predictions(path) -> tuple[dict, int]:
+    """({set: {"probs": N x C, "member_entropy": N}}, sample count) of one member's OOD file
+    (in_distribution included)."""
     t = read_table(path)
     if t.num_rows == 0 or "set" not in t.column_names:
         raise ArtifactError(f"OOD predictions {path} hold no rows or no 'set' column")
@@ -110,7 +111,7 @@ def read_ood_predictions(path) -> dict:
         out[str(name)] = {"probs": probs[part], "member_entropy": ent[part]}
     if IN_DISTRIBUTION not in out:
         raise ArtifactError(f"OOD predictions {path} have no '{IN_DISTRIBUTION}' rows (the clean test set)")
-    return out
+    return out, int(t["samples"][0].as_py())
 
 
 def entropy(probs) -> np.ndarray:
@@ -156,20 +157,27 @@ def _curve(in_scores, out_scores):
     return tp, (last + 1) - tp
 
 
+def _aupr(tp, fp, n_out) -> float:
+    recall, precision = tp / n_out, tp / (tp + fp)
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def _fpr(tp, fp, n_in, n_out, tpr) -> float:
+    return float(fp[np.argmax(tp / n_out >= tpr - 1e-12)] / n_in)
+
+
 def aupr(in_scores, out_scores) -> float:
     """Average precision with OOD positive: sum over thresholds of (recall step) x precision."""
-    tp, fp = _curve(in_scores, out_scores)
-    recall, precision = tp / len(out_scores), tp / (tp + fp)
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return _aupr(*_curve(in_scores, out_scores), len(out_scores))
 
 
 def fpr_at_tpr(in_scores, out_scores, tpr=0.95) -> float:
     """The false positive rate at the first threshold whose true positive rate reaches `tpr`."""
-    tp, fp = _curve(in_scores, out_scores)
-    first = np.argmax(tp / len(out_scores) >= tpr - 1e-12)
-    return float(fp[first] / len(in_scores))
+    return _fpr(*_curve(in_scores, out_scores), len(in_scores), len(out_scores), tpr)
 
 
 def detection(in_scores, out_scores) -> dict:
-    return {"auroc": auroc(in_scores, out_scores), "aupr": aupr(in_scores, out_scores),
-            "fpr95": fpr_at_tpr(in_scores, out_scores)}
+    """AUROC, AUPR and FPR95; AUPR and FPR95 share one pass over the thresholds."""
+    tp, fp = _curve(in_scores, out_scores)
+    return {"auroc": auroc(in_scores, out_scores), "aupr": _aupr(tp, fp, len(out_scores)),
+            "fpr95": _fpr(tp, fp, len(in_scores), len(out_scores), 0.95)}

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from .ensembles import subsets
-from .io import ArtifactError, read_table
+from .io import ArtifactError
 from .ood import IN_DISTRIBUTION, SCORES, detection, entropy, read_ood_predictions, scores
 from .shift_analysis import ordered_members
 
@@ -34,12 +34,11 @@ def _member_runs(paths, seeds, member):
     """{set: {"probs": S x N x C, "member_entropy": S x N}} over the runs, and each run's sample count."""
     if len(paths) != len(seeds):
         raise ValueError(f"{member}: need one OOD-predictions file per seed, got {len(paths)} for {len(seeds)} seeds")
-    runs = [read_ood_predictions(p) for p in paths]
+    runs, counts = zip(*(read_ood_predictions(p) for p in paths))
     names = sorted(runs[0])
     for path, r in zip(paths, runs):
         if sorted(r) != names or any(r[n]["probs"].shape != runs[0][n]["probs"].shape for n in names):
             raise ArtifactError(f"OOD predictions {path} cover other sets or sizes than {paths[0]}")
-    counts = [int(read_table(p, columns=["samples"])["samples"][0].as_py()) for p in paths]
     return {n: {k: np.stack([r[n][k] for r in runs]) for k in ("probs", "member_entropy")} for n in names}, counts
 
 

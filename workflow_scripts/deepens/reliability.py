@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from .calibration import fit_temperature, log_predictive, reliability, scaled_log_probs
 from .io import ArtifactError, iter_runs, read_samples
-from .metrics import ece
+from .metrics import ece, log_mean_exp
 
 COLUMNS = {"kind": pa.string(), "method": pa.string(), "calibrated": pa.bool_(), "temperature": pa.float64(),
            "ece": pa.float64(), "bin": pa.int32(), "lower": pa.float64(), "upper": pa.float64(),
@@ -36,9 +36,7 @@ def _mean_of_samples(path, labels, split):
         raise ArtifactError(f"samples {path} hold no 'ensemble' samples on the {split} split")
     if not np.array_equal(s["labels"], labels):
         raise ArtifactError(f"samples {path} cover other {split} examples than the run's predictions")
-    lp = s["log_prob_label"]
-    top = lp.max(axis=0)
-    return s["probs"].mean(axis=0, dtype=np.float64), labels, top + np.log(np.exp(lp - top).mean(axis=0))
+    return s["probs"].mean(axis=0, dtype=np.float64), labels, log_mean_exp(s["log_prob_label"])
 
 
 def reliability_table(prediction_paths, seeds, reference_seed, reference_samples: dict, bins=15) -> pa.Table:
@@ -55,10 +53,8 @@ def reliability_table(prediction_paths, seeds, reference_seed, reference_samples
 
     def ensemble(split):
         members = final[split]
-        lp = np.stack([m[2] for m in members])
-        top = lp.max(axis=0)
         return (np.mean([m[0] for m in members], axis=0), members[0][1],
-                top + np.log(np.exp(lp - top).mean(axis=0)))
+                log_mean_exp(np.stack([m[2] for m in members])))
 
     parts += _rows("ensemble", "none", ensemble("val"), ensemble("test"), bins)
     for method, path in reference_samples.items():
