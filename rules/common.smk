@@ -7,6 +7,7 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
 from deepens.code import code_digest as _code_digest  # noqa: E402
 from deepens.config import ConfigError, model_config, validate_config  # noqa: E402
+from deepens.connectivity import connectivity_pairs, pair_name  # noqa: E402
 from deepens.landscape import default_planes, interpolation_pairs, parse_point  # noqa: E402
 from deepens.subspace import METHODS  # noqa: E402
 
@@ -46,6 +47,7 @@ wildcard_constraints:
     ood_set=r"[a-z0-9_]+",
     model=r"[a-z0-9_]+",
     seed=r"\d+",
+    pair=r"\d+-\d+",
 
 
 # --- one path scheme; scripts never build paths ------------------------------------------------
@@ -61,6 +63,7 @@ SHIFT_PREDICTIONS = f"{RUN}/shift/{{member}}.parquet"
 SHIFT_SET = "results/{dataset}/shift/{corruption}.npz"
 OOD_PREDICTIONS = f"{RUN}/ood/{{member}}.parquet"
 OOD_SET = "results/{dataset}/ood/{ood_set}.npz"
+CONNECTIVITY = "results/{dataset}/{model}/connectivity/{pair}"
 TABLES = "results/{dataset}/{model}/tables"
 FIGURES_DIR = "results/{dataset}/{model}/figures"
 
@@ -75,6 +78,16 @@ SUBSPACE_METHODS = [m for m in METHODS if m in config["subspace"]["methods"]]
 LANDSCAPE = config["landscape"]
 LANDSCAPE_ENABLED = LANDSCAPE["enabled"]
 PLANES = LANDSCAPE["plane"]["planes"] if LANDSCAPE["plane"]["planes"] is not None else default_planes(SEEDS)
+CONNECTIVITY_SETTINGS = LANDSCAPE["connectivity"]
+try:
+    CONNECTIVITY_PAIRS = (
+        connectivity_pairs(SEEDS, CONNECTIVITY_SETTINGS["pairs"], CONNECTIVITY_SETTINGS["max_pairs"])
+        if LANDSCAPE_ENABLED and CONNECTIVITY_SETTINGS["enabled"]
+        else []
+    )
+except ValueError as err:
+    raise WorkflowError(str(err)) from None
+CONNECTIVITY_ENABLED = bool(CONNECTIVITY_PAIRS)
 SHIFT = config["shift"]
 SHIFT_CORRUPTIONS = SHIFT["corruptions"]
 OOD_SETS = config["ood"]["sets"]
@@ -320,6 +333,8 @@ def get_reliability_inputs(wildcards):
 
 
 def get_tsne_sample_inputs(wildcards):
+    """Named inputs of the subspace t-SNE: the t-SNE seeds' predictions and samples, and the path
+    predictions of the connectivity pairs among those seeds (their curves join the t-SNE)."""
     out = {"predictions": get_tsne_predictions(wildcards)}
     out.update(
         {
@@ -327,7 +342,13 @@ def get_tsne_sample_inputs(wildcards):
             for m in SUBSPACE_METHODS
         }
     )
+    out["paths"] = get_connectivity_outputs(wildcards, "predictions", get_tsne_connectivity_pairs())
     return out
+
+
+def get_tsne_connectivity_pairs():
+    seeds = set(get_tsne_seeds())
+    return [list(p) for p in CONNECTIVITY_PAIRS if set(p) <= seeds]
 
 
 def get_shift_inputs(wildcards):
@@ -371,6 +392,8 @@ def get_diversity_point_tables(wildcards):
     tables = [f"{TABLES}/diversity_points.parquet"]
     if SUBSPACE_METHODS:
         tables.append(f"{TABLES}/subspace_diversity_points.parquet")
+    if CONNECTIVITY_ENABLED:
+        tables.append(f"{TABLES}/connectivity_diversity_points.parquet")
     return [t.format(**wildcards) for t in tables]
 
 
@@ -396,6 +419,8 @@ def get_findings_inputs(wildcards):
     )
     if LANDSCAPE_ENABLED:
         out["curves"] = f"{TABLES}/interpolation.parquet".format(**wildcards)
+    if CONNECTIVITY_ENABLED:
+        out["connectivity"] = get_connectivity_outputs(wildcards, "predictions")
     if SHIFT_MEMBERS:
         out["shift_final"] = expand(
             SHIFT_PREDICTIONS, dataset=wildcards.dataset, model=wildcards.model, member="final", seed=SEEDS
@@ -438,6 +463,63 @@ def get_landscape_checkpoints(wildcards):
     return [checkpoint_paths(wildcards.dataset, wildcards.model, s)[e] for s, e in get_landscape_keys()]
 
 
+# --- mode connectivity ---------------------------------------------------------------------------
+CONNECTIVITY_FILES = {
+    "paths": f"{CONNECTIVITY}/paths.parquet",
+    "predictions": f"{CONNECTIVITY}/predictions.parquet",
+    "alignment": f"{CONNECTIVITY}/alignment.parquet",
+    "curve": f"{CONNECTIVITY}/curve.weights.h5",
+}
+
+
+def get_connectivity_outputs(wildcards, kind, pairs=None):
+    """One file `kind` (CONNECTIVITY_FILES) of every pair (or of `pairs`), in pair order."""
+    pairs = CONNECTIVITY_PAIRS if pairs is None else pairs
+    return [
+        CONNECTIVITY_FILES[kind].format(dataset=wildcards.dataset, model=wildcards.model, pair=pair_name(*p))
+        for p in pairs
+    ]
+
+
+def get_connectivity_pair(wildcards):
+    a, b = (int(x) for x in wildcards.pair.split("-"))
+    return [a, b]
+
+
+def get_connectivity_checkpoints(wildcards):
+    """The final checkpoints of the pair's two seeds (a first)."""
+    return [checkpoint_paths(wildcards.dataset, wildcards.model, s)[-1] for s in get_connectivity_pair(wildcards)]
+
+
+def get_curve_settings(wildcards):
+    """How the pair's curve is trained: connectivity's settings and the model's training recipe."""
+    train = train_settings(wildcards.model)
+    rate = CONNECTIVITY_SETTINGS["curve_learning_rate"]
+    return {
+        "epochs": CONNECTIVITY_SETTINGS["curve_epochs"],
+        "learning_rate": train["learning_rate"] if rate is None else rate,
+        "lr_halving_epochs": train["lr_halving_epochs"],
+        "batch_size": train["batch_size"],
+        "adam_epsilon": train["adam_epsilon"],
+        "augmentation": train["augmentation"],
+    }
+
+
+def get_alignment_settings():
+    return {"seed": CONNECTIVITY_SETTINGS["alignment_seed"], "max_iter": CONNECTIVITY_SETTINGS["alignment_max_iter"]}
+
+
+def get_connectivity_runtime(wildcards, attempt):
+    """Wall-time minutes of one pair: curve epochs at the training's cost per epoch, and the forward
+    passes of three paths (as get_eval_runtime counts them), longer on each retry."""
+    per_point = _test_size(wildcards) + LANDSCAPE["train_examples"] + _bn_images(wildcards, LANDSCAPE["bn_examples"])
+    images = 3 * CONNECTIVITY_SETTINGS["points"] * per_point
+    seconds = epoch_seconds("connectivity", wildcards.model) * (
+        DATASET_SCALE[wildcards.dataset] * (CONNECTIVITY_SETTINGS["curve_epochs"] + 2) + images / 150_000
+    )
+    return int(10 + 3 * seconds / 60) * attempt
+
+
 # --- scheduling ------------------------------------------------------------------------------------
 # The TensorFlow jobs are the long ones and gate most of the DAG, so among ready jobs Snakemake
 # starts them first (longest path first: a run's training, then its solution's samples, then the
@@ -451,6 +533,7 @@ PRIORITY = {
     "train": 4,
     "evaluate_solution": 3,
     "landscape": 2,
+    "connectivity": 2,
     "evaluate_checkpoints": 1,
 }
 
@@ -629,6 +712,8 @@ def get_final_outputs():
     tables = TABLE_NAMES + (SUBSPACE_TABLE_NAMES if SUBSPACE_METHODS else [])
     if LANDSCAPE_ENABLED:
         tables += ["interpolation", "interpolation_barriers"] + [f"plane_{p}" for p in PLANES]
+    if CONNECTIVITY_ENABLED:
+        tables += ["connectivity", "connectivity_barriers", "connectivity_diversity_points"]
     if SHIFT_CORRUPTIONS:
         tables.append("shift_metrics")
     if OOD_MEMBERS:

@@ -42,6 +42,8 @@ FIGURES = {
     "interpolation": Figure("6. Loss landscape", {"curves": table("interpolation"),
                             "barriers": table("interpolation_barriers")}, {}, LANDSCAPE_ENABLED),
     "plane": Figure("6. Loss landscape", {"plane": table("plane_{plane}")}, COLORMAP, LANDSCAPE_ENABLED, "plane"),
+    "connectivity": Figure("6. Loss landscape", {"points": table("connectivity"),
+                           "barriers": table("connectivity_barriers")}, {}, CONNECTIVITY_ENABLED),
     "shift": Figure("7. Dataset shift", {"metrics": table("shift_metrics")}, {}, bool(SHIFT_CORRUPTIONS)),
     "ood": Figure("7. Dataset shift", {"metrics": table("ood_metrics"), "histograms": table("ood_histograms")}, {},
                   bool(OOD_MEMBERS)),

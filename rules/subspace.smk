@@ -27,6 +27,7 @@ rule subspace_tsne:
         seed=config["tsne"]["seed"],
         max_iter=config["tsne"]["max_iter"],
         split=config["tsne"]["split"],
+        pairs=get_tsne_connectivity_pairs(),
     script:
         f"{SCRIPTS}/subspace_tsne.py"
 

@@ -11,6 +11,7 @@ def build(i, p):
                           late_epochs=p.late_epochs, final_epoch=p.final_epoch, reference_seed=p.reference_seed,
                           sample_paths={m: list(i[f"samples_{m}"]) for m in p.methods},
                           curves=i.get("curves"), shift_final=list(i.get("shift_final", [])) or None,
+                          connectivity=list(i.get("connectivity", [])) or None,
                           settings=dict(p.settings))
 
 

@@ -1,5 +1,5 @@
-"""Rule subspace_tsne: joint t-SNE of the trajectories and the subspace samples
-(deepens.subspace_analysis.subspace_tsne_table)."""
+"""Rule subspace_tsne: joint t-SNE of the trajectories, the subspace samples and the connectivity
+curves' points (deepens.subspace_analysis.subspace_tsne_table)."""
 
 import sys
 
@@ -18,6 +18,7 @@ def build(i, p):
         seed=p.seed,
         max_iter=p.max_iter,
         split=p.split,
+        curves=dict(zip((tuple(x) for x in p.pairs), i.paths)),
     )
 
 

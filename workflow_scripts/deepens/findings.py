@@ -24,6 +24,10 @@ Claims and estimates (S seeds, N test examples):
    to its solution (holds below `tolerance`: that line is monotone).
 8. shift_advantage, per metric (NLL, Brier): adv(sev) = mean over corruptions at that severity of
    [mean single-solution loss - S-ensemble loss]; estimate adv(max severity) - adv(0), above 0.
+9. connectivity, over the connectivity pairs: curve_barrier, the mean ratio of the trained curve's
+   test-loss barrier to the straight line's (holds below `curve_barrier_ratio`), and
+   aligned_barrier, the mean straight-line barrier minus that after permutation alignment (holds
+   above 0). Barriers of the mean loss over the examples; pairs and examples resampled.
 Ensembles average probabilities; their log p_y is the log-mean-exp of the members' (float64,
 never clipped); Brier = sum_c p_c^2 - 2 p_y + 1; accuracy = argmax of the mean probabilities.
 
@@ -257,6 +261,50 @@ def shift_advantage(labels, sets, *, n_boot=1000, confidence=0.95, seed=0):
         note = "advantage by severity: " + ", ".join(f"{sev}: {v:.4f}" for sev, v in adv[k].items())
         reps = _gap_reps(np.random.default_rng([seed, 8, k]), -ens[k], -single[k], n_boot)
         rows.append(_row(*args, adv[k][top] - adv[k][0], reps, 0.0, "above", s, len(labels), confidence, note))
+    return rows
+
+
+def _barriers(ts, losses):
+    """Barrier (landscape.barrier) of every curve along the second-to-last axis of losses (..., T, B)."""
+    ts = np.asarray(ts, np.float64)[:, None]
+    line = (1 - ts) * losses[..., :1, :] + ts * losses[..., -1:, :]
+    return np.max(losses - line, axis=-2)
+
+
+def connectivity(ts, paths, ratio_max=0.25, *, n_boot=1000, confidence=0.95, seed=0):
+    """Claim 9. paths: {path: (P, T, N) per-example test NLL at the points ts of each pair's path}
+    for "straight", "curve" and (where aligned) "aligned". Barriers are those of the mean loss over
+    the (resampled) examples; pairs and examples are resampled jointly, pairs first."""
+    specs = (("curve_barrier", "curve", ratio_max, "below",
+              "mean ratio of the curve's to the straight line's test-loss barrier",
+              f"A trained curve's barrier is a small fraction of the straight line's (mean ratio < {ratio_max:g})."),
+             ("aligned_barrier", "aligned", 0.0, "above", "mean test-loss barrier: straight - after alignment",
+              "Permutation alignment lowers the straight line's barrier."))
+    straight = np.asarray(paths["straight"], np.float64)
+    p, t, n = straight.shape
+    rng = np.random.default_rng([seed, 9, 0])
+    idx = rng.integers(0, p, size=(n_boot, p)) if p else None
+    names = ["straight"] + [path for _, path, *_ in specs if path in paths]
+    losses = np.stack([np.asarray(paths[x], np.float64) for x in names])  # (K, P, T, N)
+    point = _barriers(ts, losses.mean(-1)[..., None])[..., 0]  # (K, P)
+    reps = _barriers(ts, _example_means(rng, losses.reshape(-1, n), n_boot).reshape(len(names), p, t, n_boot))
+    col = np.arange(n_boot)[:, None]
+    rows = []
+    for key, path, threshold, direction, metric, statement in specs:
+        args = (9, key, path, statement, metric)
+        if path not in names or p == 0:
+            rows.append(_row(*args, np.nan, None, threshold, direction, 0, n, confidence,
+                             f"no {path} paths" if p else "no pairs"))
+            continue
+        k = names.index(path)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if path == "curve":
+                values, boot = point[k] / point[0], reps[k] / reps[0]
+            else:
+                values, boot = point[0] - point[k], reps[0] - reps[k]
+        note = f"{p} pairs; mean test-loss barrier straight {point[0].mean():.4f}, {path} {point[k].mean():.4f}"
+        rows.append(_row(*args, values.mean(), boot[idx, col].mean(1), threshold, direction, p, n, confidence,
+                         note))
     return rows
 
 

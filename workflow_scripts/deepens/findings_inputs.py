@@ -14,13 +14,16 @@ method's samples at a time and the final solutions under shift):
 6. every run's ensemble samples of each sampling method (averaging has one: not a claim);
 7. the interpolation curves: test-loss barrier of every solution pair, and the largest rise of
    the test loss above its running minimum along every initialisation -> solution line;
-8. the final solutions on the clean and every corrupted test set.
-Claims whose analysis is switched off (no subspace methods, landscape or shift) are left out.
+8. the final solutions on the clean and every corrupted test set;
+9. the test log-probabilities of the label at every point of every connectivity pair's paths.
+Claims whose analysis is switched off (no subspace methods, landscape, connectivity or shift) are
+left out.
 """
 import numpy as np
 import pyarrow as pa
 
 from . import findings
+from .connectivity import read_path_probs
 from .io import ArtifactError, iter_runs, read_samples, read_table
 from .landscape import barriers_table
 from .shift import VALIDATION, read_shift_predictions
@@ -76,8 +79,27 @@ def _shift_sets(paths):
             for k in keys}, runs[0][keys[0]]["labels"]
 
 
+def _connectivity(paths, labels):
+    """(ts, {path: (P, T, N) per-example test NLL}) of the pairs' path-predictions files."""
+    per_path, ts = {}, None
+    for path in paths:
+        samples = read_path_probs(path)
+        for name, s in samples.items():
+            if not np.array_equal(s["labels"], labels):
+                raise ArtifactError(f"path predictions {path} ({name}) cover other test examples than the runs'")
+            if ts is None:
+                ts = s["scale"]
+            elif not np.array_equal(s["scale"], ts):
+                raise ArtifactError(f"path predictions {path} ({name}) are at other values of t than the first pair's")
+            per_path.setdefault(name, []).append(-s["log_prob_label"])
+    if any(len(v) != len(paths) for v in per_path.values()):
+        per_path = {k: v for k, v in per_path.items() if len(v) == len(paths)}  # a path some pairs lack: left out
+    return ts, {k: np.stack(v) for k, v in per_path.items()}
+
+
 def findings_table(*, cosine_table, prediction_paths, seeds, late_epochs, final_epoch, reference_seed,
-                   sample_paths: dict, curves=None, shift_final=None, settings: dict, log=print) -> pa.Table:
+                   sample_paths: dict, curves=None, shift_final=None, connectivity=None, settings: dict,
+                   log=print) -> pa.Table:
     """One row per claim (deepens.findings); settings: the findings section of the config."""
     seeds = [int(s) for s in seeds]
     boot = {"n_boot": settings["bootstrap"], "confidence": settings["confidence"], "seed": settings["seed"]}
@@ -113,6 +135,9 @@ def findings_table(*, cosine_table, prediction_paths, seeds, late_epochs, final_
     if shift_final:
         sets, shift_labels = _shift_sets(shift_final)
         rows += findings.shift_advantage(shift_labels, sets, **boot)
+    if connectivity:
+        ts, paths = _connectivity(connectivity, labels)
+        rows += findings.connectivity(ts, paths, ratio_max=settings["curve_barrier_ratio"], **boot)
     table = findings.findings_table(rows)
     for line in findings.summary_lines(table):
         log(line)

@@ -55,13 +55,16 @@ def _samples(path, labels, purpose, split="test") -> dict:
 # --- t-SNE ---------------------------------------------------------------------------------------
 
 def subspace_tsne_table(prediction_paths, sample_paths, seeds, test_points=500, perplexity=10.0, seed=0,
-                        max_iter=1000, purpose="plane", split="test", log=print) -> pa.Table:
-    """One joint t-SNE of every run's checkpoints and every run's subspace samples.
+                        max_iter=1000, purpose="plane", split="test", curves=None, log=print) -> pa.Table:
+    """One joint t-SNE of every run's checkpoints, every run's subspace samples and the interior
+    points of the connectivity curves.
 
     Rows: kind "trajectory" (epoch e, sample -1) per checkpoint, kind = method (epoch -1, the
-    sample id) per sample of `purpose`. All are flattened over the same seeded subset of the
-    `split`'s points as function_space.tsne_table. A (run, method) with no samples of `purpose`
-    adds no rows.
+    sample id) per sample of `purpose`, kind "curve path" (seed and seed_b = the pair's seeds,
+    epoch -1, sample = the point's index) per interior point of the curve of each pair in
+    `curves` ({(seed_a, seed_b): its path-predictions file}; test split only). All are flattened
+    over the same seeded subset of the `split`'s points as function_space.tsne_table. A (run,
+    method) with no samples of `purpose` adds no rows. seed_b is -1 on every other row.
     """
     _check_inputs(prediction_paths, sample_paths, seeds)
     methods = ordered_methods(sample_paths)
@@ -87,6 +90,20 @@ def subspace_tsne_table(prediction_paths, sample_paths, seeds, test_points=500, 
             seed_col.append(np.full(len(vec), s, np.int64))
             epoch_col.append(ep)
             sample_col.append(sm)
+        test_labels = labels
+    seed_b_col = [np.full(len(kind), -1, np.int64)]
+    curves = (curves or {}) if split == "test" else {}  # the path points are predicted on the test split
+    for (a, b), path in curves.items():
+        smp = _samples(path, test_labels, "curve")
+        if smp["probs"] is None:
+            raise ArtifactError(f"path predictions {path} hold no curve points")
+        inner = smp["sample"][1:-1]  # the endpoints are the two solutions, already in as trajectories
+        vectors.append(smp["probs"][1:-1][:, subset, :].reshape(len(inner), -1))
+        kind += ["curve path"] * len(inner)
+        seed_col.append(np.full(len(inner), a, np.int64))
+        epoch_col.append(np.full(len(inner), -1, np.int32))
+        sample_col.append(np.asarray(inner, np.int32))
+        seed_b_col.append(np.full(len(inner), b, np.int64))
     vectors = np.concatenate(vectors)
     n_traj = kind.count("trajectory")
     log(f"{n_traj} checkpoints + {len(vectors) - n_traj} samples x {len(subset)} test points "
@@ -97,6 +114,7 @@ def subspace_tsne_table(prediction_paths, sample_paths, seeds, test_points=500, 
                      "seed": pa.array(np.concatenate(seed_col)),
                      "epoch": pa.array(np.concatenate(epoch_col)),
                      "sample": pa.array(np.concatenate(sample_col)),
+                     "seed_b": pa.array(np.concatenate(seed_b_col)),
                      "x": pa.array(xy[:, 0].astype(np.float64)),
                      "y": pa.array(xy[:, 1].astype(np.float64)),
                      "perplexity": pa.array(np.full(k, p_eff, np.float64)),

@@ -15,6 +15,8 @@ KIND_STYLES = {
                         edgecolors="black", linewidths=0.5, zorder=4),
     "trajectory": dict(label="checkpoints of the reference's trajectory", color="tab:gray", marker="o", s=28,
                        alpha=0.8, zorder=3),
+    "curve path": dict(label="points of a trained curve to another solution", color="black", marker="x", s=30,
+                       linewidths=1.2, zorder=4),
 }
 
 

@@ -57,18 +57,23 @@ class WeightEvaluator:
             loaded = iter([cs.flat(i) for i in range(len(files))])
         return [np.zeros(self.flat.size) if p == ORIGIN else next(loaded) for p in paths]
 
-    def evaluate(self, vector) -> dict:
-        """{split: (loss, accuracy)} of one parameter vector."""
+    def predict(self, vector) -> dict:
+        """{split: (probs, log p_y)} of one parameter vector."""
         from .evaluation import recompute_batch_norm
 
         self.flat.assign(vector)
         if self.has_bn:
             recompute_batch_norm(self.model, self.bn_images, self.bn_batch_size, self.tf)
-        out = {}
-        for split, (x, y) in self.sets.items():
-            p, logp = self.forward(x, y)
-            out[split] = (metrics.nll(p, y, logp), metrics.accuracy(p, y))
-        return out
+        return {split: self.forward(x, y) for split, (x, y) in self.sets.items()}
+
+    def evaluate(self, vector) -> dict:
+        """{split: (loss, accuracy)} of one parameter vector."""
+        return {split: self.scores(split, p, logp) for split, (p, logp) in self.predict(vector).items()}
+
+    def scores(self, split, probs, log_prob_label):
+        """(loss, accuracy) of predictions of one split's images."""
+        y = self.sets[split][1]
+        return metrics.nll(probs, y, log_prob_label), metrics.accuracy(probs, y)
 
 
 def interpolation_table(evaluator: WeightEvaluator, checkpoints: dict, pairs, points, log=print):
