@@ -240,6 +240,9 @@ def test_assess_reports_config_differs_even_for_identical_content(tmp_path):
     ("results/digits/small_cnn/seed1/shift/final.parquet", "shift_predictions"),
     ("results/digits/ood/uniform_noise.npz", "ood_set"),
     ("results/digits/small_cnn/seed1/ood/random.parquet", "ood_predictions"),
+    ("results/digits/small_cnn/connectivity/0-1/curve.weights.h5", "connectivity"),
+    ("results/digits/small_cnn/connectivity/0-1/predictions.parquet", "connectivity"),
+    ("results/digits/small_cnn/connectivity/0-1/paths.parquet", "connectivity"),
     ("results/digits/small_cnn/seed0/representations.h5", "representations"),
     ("results/digits/small_cnn/figures/ensemble_size.pdf", "figure"),
     ("results/digits/small_cnn/figures/ensemble_size.png", "figure"),
@@ -347,7 +350,9 @@ def sha256_tree(workdir):
 
 def test_audit_passes_then_catches_a_tampered_table(tiny):
     workdir, config = tiny
-    args = ["--sample", "2", "--seed", "1", "--jobs", "2", "--include", TAMPERED]
+    # the connectivity job too: alignment, curve training and paths re-derived bit for bit
+    args = ["--sample", "2", "--seed", "1", "--jobs", "2", "--include", TAMPERED,
+            f"{BASE}/connectivity/0-1/paths.parquet"]
     proc = run_audit(workdir, config, args=args)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
@@ -361,6 +366,7 @@ def test_audit_passes_then_catches_a_tampered_table(tiny):
     assert {k: kinds[k] for k in ("dataset", "checkpoint", "history", "predictions")} == \
         {"dataset": 1, "checkpoint": 6, "history": 2, "predictions": 2}
     assert kinds["table"] >= 11 and kinds["figure"] >= 22 and kinds["config"] == 1 and "other" not in kinds
+    assert kinds["connectivity"] == 4  # the pair's paths, path predictions, alignment and curve
     figures = manifest[manifest.kind == "figure"]
     assert figures.provenance.isna().all() and figures.dag_rule.str.startswith("plot_").all()
     made = manifest[~manifest.kind.isin(["figure", "config"])]
@@ -379,7 +385,9 @@ def test_audit_passes_then_catches_a_tampered_table(tiny):
     assert sorted(report[report.role == "run predictions"].path) == [f"{seed_dir}/predictions.parquet",
                                                                      f"{seed_dir}/representations.h5"]
     assert report[report.role == "dataset"].path.tolist() == ["results/digits/data.npz"]
-    assert report[report.role == "requested"].path.tolist() == [TAMPERED]
+    requested = report[report.role == "requested"]
+    assert sorted(requested.path) == sorted([TAMPERED] + [f"{BASE}/connectivity/0-1/{f}" for f in (
+        "paths.parquet", "predictions.parquet", "alignment.parquet", "curve.weights.h5")])
     # two sampled jobs (a job may write several of the files)
     sampled = report[report.role == "sampled"]
     assert sampled.groupby(["rule", "job_seconds"]).ngroups == 2

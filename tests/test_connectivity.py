@@ -246,3 +246,39 @@ def test_curve_provenance_records_only_its_own_settings(tiny_run):
     assert "curve" in curve and "points" not in curve and "alignment" not in curve
     assert {"alignment", "curve", "points"} <= set(paths)
     assert pq.read_schema(out / "paths.parquet").names[:3] == ["seed_a", "seed_b", "path"]
+
+
+def test_resnet_paths_recompute_batch_norm_and_the_aligned_end_is_b(tiny_run, tmp_path):
+    """ResNet20v1 (residual streams, batch norm): alignment keeps b's function, the curve trains with
+    batch statistics and every evaluated point re-estimates its own."""
+    from deepens.data import load_dataset
+    from deepens.nets.checkpoints import save_checkpoint
+    from deepens.nets.connectivity import evaluate_paths, train_curve
+    from deepens.nets.landscape_eval import WeightEvaluator
+    from deepens.nets.models import build_model, configure_tensorflow, variable_manifest
+
+    workdir, _ = tiny_run
+    configure_tensorflow(1, 1)
+    dataset = load_dataset(workdir / "results/digits/data.npz")
+    paths = []
+    for seed in (5, 6):
+        model = build_model("resnet20v1", dataset.input_shape, dataset.num_classes, seed=seed)
+        paths.append(tmp_path / f"resnet{seed}.weights.h5")
+        save_checkpoint(model, variable_manifest(model), paths[-1], 0, {})
+    ev = WeightEvaluator(dataset, paths[0], batch_size=256, intra_op_threads=1, inter_op_threads=1,
+                         train_examples=100, bn_examples=200)
+    assert ev.has_bn
+    from deepens.alignment import align_flat
+
+    a, b = ev.load(paths)
+    aligned, perms = align_flat("resnet20v1", ev.variables, a, b, seed=0)
+    assert len(perms) == 12 and not np.array_equal(aligned, b)
+    theta = train_curve(ev, dataset, a, b, seed_a=5, seed_b=6, epochs=1, batch_size=128, learning_rate=0.001,
+                        lr_halving_epochs=10, log=lambda *x: None)
+    assert np.isfinite(theta).all() and not np.array_equal(theta, (a + b) / 2)
+    rows, probs = evaluate_paths(ev, a, b, aligned, theta, 3, 5, 6, log=lambda *x: None)
+    assert np.array_equal(probs["curve"][0][0], probs["straight"][0][0])
+    assert np.array_equal(probs["curve"][0][-1], probs["straight"][0][-1])
+    # b's function after alignment, batch-norm statistics re-estimated on the permuted network
+    np.testing.assert_allclose(probs["aligned"][0][-1], probs["straight"][0][-1], atol=1e-4)
+    assert (probs["aligned"][0][-1].argmax(-1) == probs["straight"][0][-1].argmax(-1)).mean() > 0.99

@@ -48,6 +48,9 @@ def test_paper_preset_is_the_authors_recipe(tmp_path):
     assert cfg["per_model"]["resnet20v1"]["train"] == {"input_scaling": "unit", "bias_initializer": "zeros",
                                                        "augmentation": True}
     assert cfg["findings"]["enabled"] is True
+    connectivity = cfg["landscape"]["connectivity"]
+    assert (connectivity["enabled"], connectivity["pairs"], connectivity["max_pairs"]) == (True, None, 3)
+    assert (connectivity["points"], connectivity["curve_epochs"], connectivity["curve_learning_rate"]) == (21, 20, None)
 
 
 def test_quick_preset_is_the_paper_recipe_shortened(tmp_path):
@@ -67,6 +70,8 @@ def test_a_minimal_user_cifar10_file_gets_no_digits_settings(tmp_path):
     cfg = resolve(tmp_path, "cifar10", user)
     assert (cfg["train"]["epochs"], cfg["train"]["batch_size"], cfg["train"]["validation_size"]) == (10, 128, 500)
     assert cfg["subspace"]["lowrank"]["plane_scale"] == 6 and cfg["landscape"]["train_examples"] == 2000
+    connectivity = cfg["landscape"]["connectivity"]
+    assert (connectivity["max_pairs"], connectivity["points"], connectivity["curve_epochs"]) == (3, 21, 20)
 
 
 def test_the_default_config_is_the_digits_demo(tmp_path):
@@ -98,7 +103,8 @@ def test_a_command_line_value_that_does_not_fit_is_named(tmp_path):
 def test_paper_preset_plans_few_coarse_tensorflow_jobs(tmp_path):
     """The job economy at paper scale (3 models x 10 seeds): after training, at most two TensorFlow
     jobs per run (every checkpoint's evaluation; the solution's samples and shift members), plus
-    one landscape job per model (every interpolation line and plane)."""
+    one landscape job per model (every interpolation line and plane) and one connectivity job per
+    pair of seeds (3 pairs per model: alignment, trained curve and the three paths)."""
     from workflow_helpers import planned_jobs
 
     workdir = tmp_path / "wd"
@@ -106,12 +112,13 @@ def test_paper_preset_plans_few_coarse_tensorflow_jobs(tmp_path):
     shutil.copy(ROOT / "config.yaml", workdir / "config.yaml")
     jobs = planned_jobs(workdir, CONFIGS / "cifar10_paper.yaml")
     runs, models = 3 * 10, 3
-    tensorflow = {"train": runs, "evaluate_checkpoints": runs, "evaluate_solution": runs, "landscape": models}
+    tensorflow = {"train": runs, "evaluate_checkpoints": runs, "evaluate_solution": runs, "landscape": models,
+                  "connectivity": 3 * models}
     assert {rule: jobs.get(rule) for rule in tensorflow} == tensorflow
-    per_run = sum(n for rule, n in tensorflow.items() if not rule.startswith("landscape")) / runs
+    per_run = sum(n for rule, n in tensorflow.items() if rule not in ("landscape", "connectivity")) / runs
     assert per_run == 3
     # and nothing else of TensorFlow: every other job is an analysis, a figure or a local job
-    tf_rules = {"train", "evaluate_checkpoints", "evaluate_solution", "landscape"}
+    tf_rules = {"train", "evaluate_checkpoints", "evaluate_solution", "landscape", "connectivity"}
     rules_text = "\n".join(p.read_text() for p in (ROOT / "rules").glob("*.smk"))
     assert rules_text.count("conda:\n        get_tensorflow_env") + \
         rules_text.count("conda:\n            get_tensorflow_env") == len(tf_rules)

@@ -288,7 +288,7 @@ def test_tsne_rows_kinds_and_deterministic(tmp_path):
     kwargs = dict(test_points=20, perplexity=5, max_iter=250, **QUIET)
     t = sa.subspace_tsne_table(preds, samples, [3, 5, 8], **kwargs)
     assert t.num_rows == 3 * 5 + 3 * (3 + 2)  # R (E + 1) checkpoints + all plane samples
-    assert t.column_names == ["kind", "seed", "epoch", "sample", "x", "y", "perplexity", "test_points"]
+    assert t.column_names == ["kind", "seed", "epoch", "sample", "seed_b", "x", "y", "perplexity", "test_points"]
     df = t.to_pandas()
     assert df.groupby("kind").size().to_dict() == {"trajectory": 15, "random": 9, "dropout": 6}
     traj = df[df.kind == "trajectory"]
@@ -303,6 +303,31 @@ def test_tsne_rows_kinds_and_deterministic(tmp_path):
     assert t.equals(sa.subspace_tsne_table(preds, samples, [3, 5, 8], **kwargs))
     ens = sa.subspace_tsne_table(preds, samples, [3, 5, 8], purpose="ensemble", **kwargs)
     assert ens.num_rows == 15 + 3 * (4 + 4)
+
+
+def test_tsne_adds_the_interior_points_of_connectivity_curves(tmp_path):
+    """A curve's interior points (not its ends: those are the two solutions) join the embedding as
+    kind "curve path" with both seeds; a file without curve points is an error naming it."""
+    preds, samples = tsne_files(tmp_path)
+    rng = np.random.default_rng(5)
+    labels = io.read_predictions(preds[0]).labels
+    path = tmp_path / "paths.parquet"
+    io.write_table(pa.concat_tables([io.samples_table("connectivity", name, "test", np.arange(5), np.linspace(0, 1, 5),
+                                                      np.full(5, 0.5), labels, random_probs(rng, (5, len(labels), 3)))
+                                     for name in ("straight", "curve")]), path, {})
+    kwargs = dict(test_points=20, perplexity=5, max_iter=250, **QUIET)
+    df = sa.subspace_tsne_table(preds, samples, [3, 5, 8], curves={(3, 8): path}, **kwargs).to_pandas()
+    curve = df[df.kind == "curve path"]
+    assert sorted(curve["sample"]) == [1, 2, 3] and set(curve.seed) == {3} and set(curve.seed_b) == {8}
+    assert set(curve.epoch) == {-1} and set(df[df.kind != "curve path"].seed_b) == {-1}
+    assert len(df) == 3 * 5 + 3 * (3 + 2) + 3
+    # the val split has no path points: the curves are left out there
+    val = sa.subspace_tsne_table(preds, samples, [3, 5, 8], curves={(3, 8): path}, split="val", **kwargs)
+    assert "curve path" not in set(val.column("kind").to_pylist())
+    io.write_table(io.samples_table("connectivity", "straight", "test", np.arange(2), np.array([0.0, 1.0]),
+                                    np.full(2, 0.5), labels, random_probs(rng, (2, len(labels), 3))), path, {})
+    with pytest.raises(io.ArtifactError, match="no curve points"):
+        sa.subspace_tsne_table(preds, samples, [3, 5, 8], curves={(3, 8): path}, **kwargs)
 
 
 def test_tsne_without_samples_is_function_space_tsne(tmp_path):

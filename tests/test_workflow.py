@@ -24,12 +24,12 @@ TABLE_RULES = ["weight_cosine", "prediction_disagreement", "checkpoint_metrics",
                "misclassified_overlap", "function_space_tsne", "diversity_accuracy", "ensemble_metrics",
                "ensemble_by_epoch", "subspace_tsne", "subspace_diversity_points", "section5_ensembles",
                "interpolation_barriers", "shift_metrics", "cka_seeds", "cka_trajectory", "findings", "reliability",
-               "ood_metrics"]
+               "ood_metrics", "connectivity_metrics"]
 PLANES = ["init_two_solutions", "radial"]  # the tiny config's default planes (two seeds)
 FIGURES = ["training_curves", "trajectory_similarity", "seed_similarity", "confusion_final", "confusion_epochs",
            "misclassified_overlap", "hard_examples", "function_space_tsne", "ensemble_size", "ensemble_by_epoch",
            "diversity_accuracy", "subspace_tsne", "section5_ensembles", "interpolation", "shift", "cka", "findings",
-           "reliability", "ood", *[f"plane_{p}" for p in PLANES]]
+           "reliability", "ood", "connectivity", *[f"plane_{p}" for p in PLANES]]
 METHODS = ["random", "averaging"]  # the tiny config's subspace methods
 MEMBERS = ["final", "snapshot", *METHODS]  # what the shift is evaluated for
 CORRUPTIONS = 6
@@ -44,6 +44,9 @@ OOD_DOWNSTREAM = ["ood_metrics", "plot_ood"]
 SOLUTION_DOWNSTREAM = SUBSPACE_DOWNSTREAM + SHIFT_DOWNSTREAM + OOD_DOWNSTREAM  # what reads evaluate_solution
 OOD_SETS = ["uniform_noise", "shuffled_pixels"]  # the default OOD sets
 CKA_RULES = ["cka_seeds", "cka_trajectory", "plot_cka"]
+# what reads the connectivity job's files: its tables, the t-SNE and diversity plane it joins, the findings
+CONNECTIVITY_TABLE = ["connectivity_metrics", "plot_connectivity", "plot_diversity_accuracy"]
+CONNECTIVITY_DOWNSTREAM = [*CONNECTIVITY_TABLE, "subspace_tsne", "plot_subspace_tsne", *FINDINGS_RULES]
 # a changed config rewrites the resolved config (a local job of milliseconds)
 CONFIG_CHANGED = {"resolved_config": 1}
 
@@ -173,9 +176,11 @@ def test_added_seed_plans_only_that_seed_and_dependents(run):
     # seed 2 joins the interpolation lines, the CKA across seeds and a new three-solutions plane, so
     # the model's landscape job reruns (a dry run lists every plane's figure: it cannot know that the
     # existing planes' tables come out byte-identical); the trajectory CKA (seed 0) stays
+    # the connectivity pair (the first two seeds) and its tables stay
     assert jobs == {"train": 1, "evaluate_checkpoints": 1, "evaluate_solution": 1, "landscape": 1,
-                    **{r: 1 for r in ANALYSIS_RULES if r != "cka_trajectory"}, "plot_plane": len(PLANES) + 1,
-                    **CONFIG_CHANGED, "all": 1}
+                    **{r: 1 for r in ANALYSIS_RULES if r not in ("cka_trajectory", "connectivity_metrics",
+                                                                 "plot_connectivity")},
+                    "plot_plane": len(PLANES) + 1, **CONFIG_CHANGED, "all": 1}
     assert "seed=2" in out and "seed=0" not in out and "seed=1" not in out
     assert "plane=three_solutions" in out
 
@@ -191,9 +196,9 @@ def test_prediction_setting_does_not_retrain(run):
     workdir, _ = run
     config = write_config(workdir, {"predict": {"batch_size": 64}}, name="predict.yaml")
     jobs = planned_jobs(workdir, config)
-    # the forward-pass batch size serves both evaluation jobs and the landscape; the weight cosine
-    # (checkpoints only) stays
-    assert jobs == {"evaluate_checkpoints": 2, "evaluate_solution": 2, "landscape": 1,
+    # the forward-pass batch size serves both evaluation jobs, the landscape and the connectivity; the
+    # weight cosine (checkpoints only) stays
+    assert jobs == {"evaluate_checkpoints": 2, "evaluate_solution": 2, "landscape": 1, "connectivity": 1,
                     **rule_counts(r for r in ANALYSIS_RULES if r != "weight_cosine"),
                     **CONFIG_CHANGED, "all": 1}
 
@@ -330,6 +335,22 @@ def test_added_ood_set_reruns_only_its_jobs(run, tmp_path):
     assert both.auroc_entropy > 0.75 and single.auroc_mutual_information == 0.5
 
 
+def test_rerun_connectivity_changes_only_what_it_must(run, tmp_path):
+    """A changed curve retrains the pair's curve: the job rewrites the alignment byte for byte (its
+    provenance names only its own settings), and afterwards only what reads the changed files runs."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(run[0], workdir, symlinks=True)
+    config = write_config(workdir, {"landscape": {"connectivity": {"curve_epochs": 1}}}, name="override.yaml")
+    assert planned_jobs(workdir, config) == {"connectivity": 1, **rule_counts(CONNECTIVITY_DOWNSTREAM),
+                                             **CONFIG_CHANGED, "all": 1}
+    before = sha256_tree(workdir)
+    snakemake(workdir, config, "--until", "connectivity")
+    after = sha256_tree(workdir)
+    assert sorted(p for p in before if after.get(p) != before[p]) == \
+        sorted(f"{BASE}/connectivity/0-1/{f}" for f in ("curve.weights.h5", "paths.parquet", "predictions.parquet"))
+    assert planned_jobs(workdir, config) == {**rule_counts(CONNECTIVITY_DOWNSTREAM), **CONFIG_CHANGED, "all": 1}
+
+
 def test_cifar10_tarball_through_the_dag(tmp_path):
     """A small tarball in the official format: prepared safely, trained with augmentation, analysed."""
     from test_cifar10 import make_release
@@ -410,7 +431,8 @@ LANDSCAPE_DOWNSTREAM = ["interpolation_barriers", "plot_interpolation", "plot_pl
     ({"tsne": {"perplexity": 3}}, ["function_space_tsne", "plot_function_space_tsne", "subspace_tsne",
                                    "plot_subspace_tsne"]),
     ({"diversity": {"reference_seed": 1}}, ["diversity_accuracy", "subspace_diversity_points",
-                                            "plot_diversity_accuracy", *FINDINGS_RULES, *RELIABILITY]),
+                                            "plot_diversity_accuracy", *FINDINGS_RULES, *RELIABILITY,
+                                            "connectivity_metrics", "plot_connectivity"]),
     ({"similarity": {"cosine_parameters": "kernels"}}, ["weight_cosine", "plot_trajectory_similarity",
                                                         "plot_seed_similarity", *FINDINGS_RULES]),
     ({"figures": {"gallery_size": 4}}, ["plot_hard_examples"]),
@@ -423,10 +445,14 @@ LANDSCAPE_DOWNSTREAM = ["interpolation_barriers", "plot_interpolation", "plot_pl
     ({"shift": {"severities": [2]}}, {"shift_data": CORRUPTIONS, "evaluate_solution": 2,
                                       **rule_counts(SOLUTION_DOWNSTREAM)}),
     ({"shift": {"samples": 1}}, {"evaluate_solution": 2, **rule_counts(SOLUTION_DOWNSTREAM)}),
+    ({"landscape": {"connectivity": {"points": 3}}}, {"connectivity": 1, **rule_counts(CONNECTIVITY_DOWNSTREAM)}),
+    ({"landscape": {"connectivity": {"max_pairs": 0}}}, {"subspace_tsne": 1, "plot_subspace_tsne": 1,
+                                                         "plot_diversity_accuracy": 1, **rule_counts(FINDINGS_RULES)}),
+    ({"findings": {"curve_barrier_ratio": 0.5}}, FINDINGS_RULES),
     ({"cka": {"batch_size": 40}}, {"evaluate_checkpoints": 2, **rule_counts(PREDICTIONS_DOWNSTREAM)}),
 ], ids=["ensemble-subsets", "ece-bins", "tsne", "diversity-reference", "cosine-parameters", "gallery",
         "one-method-scale", "added-method", "plane-resolution", "interpolation-points", "shift-severities",
-        "shift-samples", "cka-batch"])
+        "shift-samples", "connectivity-points", "connectivity-off", "curve-ratio", "cka-batch"])
 def test_analysis_setting_reruns_only_that_analysis(run, override, rules):
     workdir, _ = run
     expected = rules if isinstance(rules, dict) else {r: 1 for r in rules}

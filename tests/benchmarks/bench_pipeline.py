@@ -33,7 +33,8 @@ process, and peak RSS is per process). Items:
      jobs of rules whose conda env is the training env); ratio now / baseline (target <= 0.5);
      a no-op rerun of the working tree; the cores other processes kept busy meanwhile.
   B. paper-jobs: `snakemake -n --configfile configs/cifar10_paper.yaml` in both trees: jobs,
-     TensorFlow jobs, TensorFlow jobs per run (target <= 3), landscape jobs per model.
+     TensorFlow jobs, TensorFlow jobs per run (target <= 3), landscape jobs per model and
+     connectivity jobs (one per pair of seeds).
   C. evaluation: SmallCNN as the paper preset builds it (raw inputs, Glorot-uniform biases) on
      CIFAR-shaped data, intra-op threads 1, interleaved rounds in one process: images/s of the
      pipeline's training step (train_run's compiled train function and loop with the CPU dropout
@@ -1180,14 +1181,16 @@ def job_counts(tree, *args):
     tf_rules = tensorflow_rules(tree)
     tf_jobs = {rule: n for rule, n in jobs.items() if rule in tf_rules}
     landscape = sum(n for rule, n in tf_jobs.items() if rule.startswith("landscape"))
+    connectivity = tf_jobs.get("connectivity", 0)  # one per pair of seeds, not per run
     runs = jobs.get("train", 0)
     return {
         "jobs": sum(jobs.values()),
         "tensorflow_jobs": sum(tf_jobs.values()),
         "tensorflow_by_rule": tf_jobs,
         "landscape_jobs": landscape,
+        "connectivity_jobs": connectivity,
         "runs": runs,
-        "tensorflow_jobs_per_run": (sum(tf_jobs.values()) - landscape) / runs if runs else None,
+        "tensorflow_jobs_per_run": (sum(tf_jobs.values()) - landscape - connectivity) / runs if runs else None,
         "by_rule": jobs,
     }
 

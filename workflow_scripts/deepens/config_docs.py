@@ -35,8 +35,8 @@ def _type(node) -> str:
         base = " | ".join(map(str, node["enum"]))
     elif "array" in types:
         items = node.get("items", {})
-        base = "list of " + (_type(items) if "enum" in items else {"integer": "integers", "number": "numbers"}.get(
-            items.get("type"), "strings"))
+        base = "list of " + (_type(items) if "enum" in items else {"integer": "integers", "number": "numbers",
+                                                                    "array": "lists"}.get(items.get("type"), "strings"))
     else:
         base = "/".join("mapping" if t == "object" else t for t in types if t != "null")
     return base + ("/null" if "null" in types else "")

@@ -14,7 +14,7 @@ from ..io import PROVENANCE_KEY
 
 PROVENANCE_ATTR = PROVENANCE_KEY.decode()
 KINDS = ("dataset", "checkpoint", "history", "predictions", "samples", "shift_set", "shift_predictions",
-         "ood_set", "ood_predictions", "representations", "table", "figure", "config", "other")
+         "ood_set", "ood_predictions", "connectivity", "representations", "table", "figure", "config", "other")
 FIGURE_SUFFIXES = {".png", ".pdf", ".svg"}
 
 
@@ -22,6 +22,8 @@ def artifact_kind(path) -> str:
     """The kind of a results file, from the path scheme of rules/common.smk."""
     p = PurePosixPath(str(path).replace(os.sep, "/"))
     name = p.name
+    if p.parent.parent.name == "connectivity":
+        return "connectivity"  # a pair's paths, path predictions, alignment and trained curve
     if name.endswith(".weights.h5"):
         return "checkpoint"
     if name == "history.parquet":

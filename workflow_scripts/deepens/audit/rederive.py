@@ -63,7 +63,8 @@ def choose_sample(jobs: dict[tuple, Job], present: dict[str, str], n: int, seed:
             raise ValueError(f"--include {rel}: not an existing output of this config's DAG")
         add(by_output[rel], "requested")
     pool = sorted(o for o in by_output if present[o] in ("samples", "shift_set", "shift_predictions", "ood_set",
-                                                          "ood_predictions", "representations", "table", "figure"))
+                                                          "ood_predictions", "connectivity", "representations",
+                                                          "table", "figure"))
     drawn = 0
     for i in rng.permutation(len(pool)):
         if drawn >= n:
