@@ -214,6 +214,17 @@ def _cross_checks(config) -> list[str]:
                 problems.append(f"{key}: point {point!r} names epoch {epoch}, beyond train.epochs = {epochs}")
         if len(set(parsed)) < 3:
             problems.append(f"{key}: the three points {points} must be three different checkpoints")
+    seen = set()
+    for i, pair in enumerate(config["landscape"]["connectivity"]["pairs"] or []):
+        key = f"config key 'landscape.connectivity.pairs.{i}'"
+        unknown = [s for s in pair if s not in config["seeds"]]
+        if unknown:
+            problems.append(f"{key}: {pair} names seed {unknown[0]}, not one of the seeds {config['seeds']}")
+        elif pair[0] == pair[1]:
+            problems.append(f"{key}: {pair} connects a solution with itself")
+        elif tuple(pair) in seen:
+            problems.append(f"{key}: {pair} is listed twice")
+        seen.add(tuple(pair))
     cka = config["cka"]
     if cka["trajectory_seed"] is not None and cka["trajectory_seed"] not in config["seeds"]:
         problems.append(f"config key 'cka.trajectory_seed': {cka['trajectory_seed']} is not one of the seeds "

@@ -89,7 +89,8 @@ def train_curve(evaluator, dataset, theta_a, theta_b, *, seed_a, seed_b, epochs,
         for i, layer in enumerate(dropouts):  # a fresh dropout stream per (layer, epoch), as in training
             layer.seed_generator.state.assign(np.array([curve_seed(seed_a, seed_b, 3, i, epoch), 0],
                                                        dtype=layer.seed_generator.state.dtype))
-        losses = [float(step(*next(batches), tf.constant(ts[epoch * steps + k]))) for k in range(steps)]
+        # the losses stay on the device until the epoch ends (no host sync per step)
+        losses = [float(x) for x in [step(*next(batches), tf.constant(ts[epoch * steps + k])) for k in range(steps)]]
         if not all(math.isfinite(x) for x in losses):
             raise FloatingPointError(f"curve {seed_a} -> {seed_b}: training loss is not finite in epoch {epoch + 1}")
         elapsed = time.perf_counter() - t0
