@@ -14,6 +14,7 @@ from deepens.alignment import align_flat  # noqa: E402
 from deepens.connectivity import METHOD, path_table, permutation_table  # noqa: E402
 from deepens.data import load_dataset  # noqa: E402
 from deepens.io import samples_table, write_table  # noqa: E402
+from deepens.landscape import interpolation_ts  # noqa: E402
 from deepens.nets.checkpoints import save_checkpoint  # noqa: E402
 from deepens.nets.connectivity import evaluate_paths, train_curve  # noqa: E402
 from deepens.nets.landscape_eval import WeightEvaluator  # noqa: E402
@@ -57,7 +58,7 @@ save_checkpoint(evaluator.model, variable_manifest(evaluator.model), out.curve, 
 rows, probs = evaluate_paths(evaluator, theta_a, theta_b, aligned_b, theta, p.points, seed_a, seed_b)
 everything = ("pair", "alignment", "curve", "points", "train_examples", "bn_examples")
 write_table(path_table(rows), out.paths, record(*everything))
-ts = np.array(sorted({r["t"] for r in rows}))
+ts = interpolation_ts(p.points)
 labels = dataset.y_test
 write_table(pa.concat_tables([samples_table(METHOD, path, "test", np.arange(len(ts)), ts,
                                             (pp.argmax(-1) == labels).mean(axis=1), labels, pp, lp)

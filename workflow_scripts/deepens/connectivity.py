@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from .ensembles import mean_entropy
 from .function_space import diversity_points
-from .landscape import barrier, interpolate, interpolation_ts, rise_above_endpoints
+from .landscape import barrier, interpolate, rise_above_endpoints
 
 PATHS = ("straight", "aligned", "curve")
 METHOD = "connectivity"  # the samples-table method of the path points' predictions
@@ -86,10 +86,6 @@ def path_point(path, t, theta_a, theta_b, aligned_b=None, theta=None) -> np.ndar
     if path == "curve":
         return bezier(theta_a, theta, theta_b, t)
     raise ValueError(f"unknown path {path!r}; expected one of {PATHS}")
-
-
-def path_ts(points) -> np.ndarray:
-    return interpolation_ts(points)
 
 
 PATH_SCHEMA = pa.schema([("seed_a", pa.int64()), ("seed_b", pa.int64()), ("path", pa.string()),
@@ -177,9 +173,7 @@ BARRIERS_SCHEMA = pa.schema([("seed_a", pa.int64()), ("seed_b", pa.int64()), ("p
 
 def order_rows(rows, schema):
     """Rows sorted by pair, path (PATHS order) and split, then point where present."""
-    key = [f.name for f in schema if f.name in ("seed_a", "seed_b")]
-    rows = sorted(rows, key=lambda r: (*(r[k] for k in key), PATHS.index(r["path"]) if r["path"] in PATHS else 99,
-                                       r["path"], r["split"], r.get("point", 0)))
+    rows = sorted(rows, key=lambda r: (r["seed_a"], r["seed_b"], PATHS.index(r["path"]), r["split"], r.get("point", 0)))
     return pa.Table.from_pylist([{f.name: r[f.name] for f in schema} for r in rows], schema=schema)
 
 

@@ -24,7 +24,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from ..connectivity import PATHS, bezier_coefficients, path_point, path_ts  # noqa: E402
+from ..connectivity import PATHS, bezier_coefficients, path_point  # noqa: E402
+from ..landscape import interpolation_ts  # noqa: E402
 from .training import format_seconds, learning_rate_schedule  # noqa: E402
 
 
@@ -102,7 +103,7 @@ def train_curve(evaluator, dataset, theta_a, theta_b, *, seed_a, seed_b, epochs,
 def evaluate_paths(evaluator, theta_a, theta_b, aligned_b, theta, points, seed_a, seed_b, log=print):
     """(rows of connectivity.path_table, {path: (T x N x C test probs, T x N log p_y)}) of the three
     paths (aligned left out when aligned_b is None)."""
-    ts = path_ts(points)
+    ts = interpolation_ts(points)
     rows, probs = [], {}
     for path in PATHS:
         if path == "aligned" and aligned_b is None:
